@@ -1,0 +1,1 @@
+"""Singer tap for the Harness SEI Issue Time-in-Status Export API."""

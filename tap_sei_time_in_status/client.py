@@ -1,0 +1,350 @@
+"""HTTP client of the SEI Issue Time-in-Status Export API.
+
+It owns everything about the wire: URLs, the `authorization` header and the identifiers every
+request carries, timeouts, retries with jittered exponential backoff (honouring `Retry-After`),
+redirects that must not carry the key to another host, and errors a user can act on.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+import typing as t
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import backoff
+import requests
+
+from tap_sei_time_in_status.errors import SeiTapError
+
+EXPORTS_PATH = "/v2/insights/ticket-data/exports"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+CHUNK_SIZE = 1 << 20
+
+
+class SeiApiError(SeiTapError):
+    """An answer of the API the tap cannot go on with."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.correlation_id = correlation_id
+
+
+class AuthenticationError(SeiApiError):
+    """401/403: the key is wrong, expired, or lacks access to the org/project."""
+
+
+class ExportNotFoundError(SeiApiError):
+    """404 for an export id: the server no longer knows the export."""
+
+
+class RetryableError(SeiApiError):
+    """A 429, a 5xx or a broken connection: worth trying again after a pause."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, correlation_id=correlation_id)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ExportStatus:
+    """One answer of create or poll, with `status` upper-cased (the API's case may vary)."""
+
+    export_id: str
+    status: str
+    message: str = ""
+    raw: dict[str, t.Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def retry_waits(base: float, cap: float) -> t.Generator[float, BaseException | None, None]:
+    """Full-jitter exponential waits, or the server's `Retry-After` when it gives one.
+
+    `backoff` sends each failure into this generator, which is how `Retry-After` reaches it.
+    """
+    failure = yield 0.0
+    attempt = 0
+    while True:
+        retry_after = failure.retry_after if isinstance(failure, RetryableError) else None
+        if retry_after is not None:
+            wait = min(retry_after, cap)
+        else:
+            wait = random.uniform(base, min(cap, base * 2**attempt))  # noqa: S311 - jitter
+        attempt += 1
+        failure = yield wait
+
+
+class ExportApiClient:
+    """One `requests.Session` against one SEI base URL, safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        org_identifier: str,
+        project_identifier: str,
+        timeout_seconds: float = 60.0,
+        max_tries: int = 8,
+        retry_base_seconds: float = 0.5,
+        retry_cap_seconds: float = 60.0,
+        user_agent: str = "tap-sei-time-in-status",
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._params = {
+            "projectIdentifier": project_identifier,
+            "orgIdentifier": org_identifier,
+        }
+        self._timeout = (min(10.0, timeout_seconds), timeout_seconds)
+        self._max_tries = max_tries
+        self._retry_base = retry_base_seconds
+        self._retry_cap = retry_cap_seconds
+        self._origin = _origin(self.base_url)
+        self._logger = logger or logging.getLogger(__name__)
+        self._session = requests.Session()
+        # The key is added per request and only for our own host, never as a session default.
+        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> ExportApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def create_export(self, body: dict[str, t.Any]) -> ExportStatus:
+        """POST an export; the answer may already be COMPLETED for a duplicate request."""
+        response = self._call("POST", EXPORTS_PATH, json_body=body)
+        return self._status(response)
+
+    def get_export(self, export_id: str) -> ExportStatus:
+        """GET the export's current status."""
+        response = self._call("GET", f"{EXPORTS_PATH}/{export_id}")
+        return self._status(response, export_id=export_id)
+
+    def download_export(self, export_id: str, sink: t.BinaryIO) -> int:
+        """Stream the export's file into `sink` and return the bytes written.
+
+        A cut connection raises `RetryableError` from inside the retry loop, so the whole
+        download starts again on a truncated `sink`.
+        """
+
+        def attempt() -> int:
+            sink.seek(0)
+            sink.truncate()
+            written = 0
+            with self._request("GET", f"{EXPORTS_PATH}/{export_id}/download", stream=True) as r:
+                try:
+                    for chunk in r.iter_content(CHUNK_SIZE):
+                        sink.write(chunk)
+                        written += len(chunk)
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
+                    msg = f"download of export {export_id} was cut after {written} bytes ({e})"
+                    raise RetryableError(msg) from None
+            sink.flush()
+            return written
+
+        return self._with_retries(attempt)
+
+    def _call(
+        self, method: str, path: str, *, json_body: dict[str, t.Any] | None = None
+    ) -> requests.Response:
+        def attempt() -> requests.Response:
+            with self._request(method, path, json_body=json_body) as response:
+                _ = response.content  # read it inside the retry loop
+                return response
+
+        return self._with_retries(attempt)
+
+    def _with_retries(self, attempt: t.Callable[[], _T]) -> _T:
+        retrying = backoff.on_exception(
+            retry_waits,
+            RetryableError,
+            max_tries=self._max_tries,
+            jitter=None,
+            on_backoff=self._log_backoff,
+            logger=None,
+            base=self._retry_base,
+            cap=self._retry_cap,
+        )(attempt)
+        return retrying()
+
+    def _log_backoff(self, details: t.Any) -> None:  # noqa: ANN401 - backoff's Details
+        self._logger.warning(
+            "%s; retry %d of %d in %.1f s",
+            details.get("exception"),
+            details["tries"],
+            self._max_tries - 1,
+            details["wait"],
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, t.Any] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send one request, following redirects by hand so the key stays on our host."""
+        url = f"{self.base_url}{path}"
+        params: dict[str, str] | None = self._params
+        for _ in range(MAX_REDIRECTS + 1):
+            own_host = _origin(url) == self._origin
+            headers = {"authorization": f"ApiKey {self._api_key}"} if own_host else {}
+            if json_body is not None:
+                headers["Content-Type"] = "application/json"
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params if own_host else None,
+                    json=json_body,
+                    headers=headers,
+                    timeout=self._timeout,
+                    stream=stream,
+                    allow_redirects=False,
+                )
+            except (requests.ConnectionError, requests.Timeout) as e:
+                msg = f"{method} {_redact_url(url)} failed: {type(e).__name__}"
+                raise RetryableError(msg) from None
+            if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
+                url = urljoin(response.url, response.headers["Location"])
+                params = None  # the Location carries its own query
+                method = "GET" if response.status_code == 303 else method
+                response.close()
+                continue
+            self._raise_for_status(method, url, response)
+            return response
+        msg = f"{method} {_redact_url(url)}: more than {MAX_REDIRECTS} redirects"
+        raise SeiApiError(msg)
+
+    def _raise_for_status(self, method: str, url: str, response: requests.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        message, correlation_id = self._error_details(response)
+        where = f"{method} {_redact_url(url)}"
+        detail = f"HTTP {status}: {message}" + (
+            f" (correlationId {correlation_id})" if correlation_id else ""
+        )
+        response.close()
+        if status in RETRY_STATUSES:
+            raise RetryableError(
+                f"{where} answered {detail}",
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+                status_code=status,
+                correlation_id=correlation_id,
+            )
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"The SEI API rejected the api_key ({detail}). Check that api_key is a valid, "
+                "unexpired SEI API key with access to org_identifier/project_identifier, and "
+                "that base_url is your Harness cluster's.",
+                status_code=status,
+                correlation_id=correlation_id,
+            )
+        if status == 404:
+            raise ExportNotFoundError(
+                f"{where} answered {detail}", status_code=status, correlation_id=correlation_id
+            )
+        raise SeiApiError(
+            f"{where} answered {detail}", status_code=status, correlation_id=correlation_id
+        )
+
+    def _error_details(self, response: requests.Response) -> tuple[str, str | None]:
+        """The server's `message` and `correlationId`, or the start of a non-JSON body."""
+        try:
+            text = response.text
+        except requests.RequestException:
+            return "(no body)", None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return f"non-JSON body starting {self._redact(text[:200])!r}", None
+        if not isinstance(data, dict):
+            return self._redact(text[:200]), None
+        message = str(data.get("message") or data.get("error") or data.get("code") or "")
+        correlation = data.get("correlationId")
+        return self._redact(message) or "(no message)", str(correlation) if correlation else None
+
+    def _status(self, response: requests.Response, export_id: str | None = None) -> ExportStatus:
+        try:
+            data = response.json()
+        except ValueError:
+            msg = (
+                f"{response.request.method} {_redact_url(response.url)} answered HTTP "
+                f"{response.status_code} with a non-JSON body starting "
+                f"{self._redact(response.text[:200])!r}"
+            )
+            raise SeiApiError(msg, status_code=response.status_code) from None
+        found_id = data.get("exportId") if isinstance(data, dict) else None
+        status = data.get("status") if isinstance(data, dict) else None
+        if not isinstance(status, str) or not (found_id or export_id):
+            msg = (
+                f"{response.request.method} {_redact_url(response.url)} answered without "
+                f"exportId/status: {self._redact(response.text[:200])!r}"
+            )
+            raise SeiApiError(msg, status_code=response.status_code)
+        return ExportStatus(
+            export_id=str(found_id or export_id),
+            status=status.strip().upper(),
+            message=str(data.get("message") or ""),
+            raw=data,
+        )
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+
+_T = t.TypeVar("_T")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _redact_url(url: str) -> str:
+    """The URL without its query, which may hold a download host's signature."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

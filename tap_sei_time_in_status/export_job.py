@@ -1,0 +1,255 @@
+"""The lifecycle of one window's export: create, poll until done, download, decompress.
+
+An `ExportJob` holds no global state and shares only the (thread-safe) client, so several
+can run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tap_sei_time_in_status.client import ExportApiClient, ExportNotFoundError, ExportStatus
+from tap_sei_time_in_status.downloads import CorruptDownloadError, private_temp_file, to_plain_csv
+from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.settings import Scope, Settings
+from tap_sei_time_in_status.windows import Window
+
+QUEUED, PROCESSING, COMPLETED, FAILED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED"
+KNOWN_STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED)
+POLL_GROWTH = 1.5
+DOWNLOAD_ATTEMPTS = 3
+
+
+class ExportFailedError(SeiTapError):
+    """A window's export could not be completed within its attempts."""
+
+
+class UnknownExportStatusError(SeiTapError):
+    """The API reported a status this tap does not know; waiting on it could hang forever."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What one export asks for: one scope, one window, the configured options."""
+
+    scope: Scope
+    window: Window
+    org_identifier: str
+    issue_statuses: tuple[str, ...]
+    aggregation_level: str
+    granularity: str
+    terminal_date_column: str
+
+    @classmethod
+    def for_window(cls, settings: Settings, scope: Scope, window: Window) -> ExportRequest:
+        """The request of `scope` over `window` with the settings' options."""
+        return cls(
+            scope=scope,
+            window=window,
+            org_identifier=settings.org_identifier,
+            issue_statuses=settings.issue_statuses,
+            aggregation_level=settings.aggregation_level,
+            granularity=settings.granularity,
+            terminal_date_column=settings.terminal_date_column,
+        )
+
+    def body(self) -> dict[str, t.Any]:
+        """The POST body, shaped exactly as the API page shows it."""
+        scope: dict[str, str] = (
+            {"teamId": self.scope.scope_id}
+            if self.scope.scope_type == "team"
+            else {"orgTreeName": self.scope.scope_id, "orgIdentifier": self.org_identifier}
+        )
+        return {
+            "scope": scope,
+            "dateRange": {
+                "start": self.window.start.isoformat(),
+                "end": self.window.end.isoformat(),
+            },
+            "issueStatuses": list(self.issue_statuses),
+            "options": {
+                "aggregationLevel": self.aggregation_level,
+                "granularity": self.granularity,
+                "terminalDateColumn": self.terminal_date_column,
+            },
+        }
+
+    def __str__(self) -> str:
+        return f"{self.scope} window {self.window}"
+
+
+@dataclass(frozen=True)
+class ExportPolicy:
+    """How patiently to wait for an export and how often to create it again."""
+
+    poll_interval_seconds: float = 2.0
+    max_poll_interval_seconds: float = 30.0
+    export_timeout_seconds: float = 1800.0
+    max_export_attempts: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExportPolicy:
+        """The policy the user configured."""
+        return cls(
+            poll_interval_seconds=settings.poll_interval_seconds,
+            max_poll_interval_seconds=settings.max_poll_interval_seconds,
+            export_timeout_seconds=settings.export_timeout_seconds,
+            max_export_attempts=settings.max_export_attempts,
+        )
+
+
+@dataclass
+class CompletedExport:
+    """A completed export whose CSV lies, complete, in a private temporary file."""
+
+    request: ExportRequest
+    export_id: str
+    csv_path: Path
+    exports_created: int
+    polls: int
+    seconds: float
+
+    def cleanup(self) -> None:
+        """Remove the temporary file."""
+        self.csv_path.unlink(missing_ok=True)
+
+
+@dataclass
+class ExportJob:
+    """Drives one `ExportRequest` through the API until its CSV is on disk."""
+
+    client: ExportApiClient
+    request: ExportRequest
+    policy: ExportPolicy
+    logger: logging.Logger
+    workdir: Path | None = None
+    clock: t.Callable[[], float] = time.monotonic
+    sleep: t.Callable[[float], None] = time.sleep
+    polls: int = field(default=0, init=False)
+    exports_created: int = field(default=0, init=False)
+    _started: float = field(default=0.0, init=False)
+
+    def run(self) -> CompletedExport:
+        """Create, poll and download, creating again after FAILED or a timeout."""
+        self._started = self.clock()
+        failures: list[str] = []
+        for attempt in range(1, self.policy.max_export_attempts + 1):
+            created = self.client.create_export(self.request.body())
+            self.exports_created += 1
+            self._log(created.export_id, f"created, {created.status}", created.message)
+            if any(f.startswith(f"{created.export_id} ") for f in failures):
+                self.logger.warning(
+                    "%s: the API answered with the abandoned export %s again (an identical "
+                    "request within its duplicate window); waiting on it once more",
+                    self.request,
+                    created.export_id,
+                )
+            final = self._wait(created)
+            if final.status == COMPLETED:
+                return self._download(final.export_id)
+            failures.append(f"{final.export_id} {final.message or final.status}")
+            self.logger.warning(
+                "%s: export %s attempt %d of %d did not complete (%s)",
+                self.request,
+                final.export_id,
+                attempt,
+                self.policy.max_export_attempts,
+                final.message or final.status,
+            )
+        msg = (
+            f"{self.request}: no export completed after {self.policy.max_export_attempts} "
+            f"attempt(s): {'; '.join(failures)}. Check the scope and options, raise "
+            "max_export_attempts or export_timeout_seconds, or shorten periods_per_window."
+        )
+        raise ExportFailedError(msg)
+
+    def _wait(self, status: ExportStatus) -> ExportStatus:
+        """Poll with a growing interval until COMPLETED, FAILED, gone, or the timeout."""
+        created_at = self.clock()
+        interval = self.policy.poll_interval_seconds
+        while True:
+            self._check_known(status)
+            if status.status in (COMPLETED, FAILED):
+                return status
+            remaining = created_at + self.policy.export_timeout_seconds - self.clock()
+            if remaining <= 0:
+                return ExportStatus(
+                    status.export_id,
+                    "TIMED_OUT",
+                    f"still {status.status} after {self.policy.export_timeout_seconds:g} s "
+                    "(export_timeout_seconds)",
+                )
+            self.sleep(min(interval, remaining))
+            interval = min(interval * POLL_GROWTH, self.policy.max_poll_interval_seconds)
+            try:
+                polled = self.client.get_export(status.export_id)
+            except ExportNotFoundError:
+                return ExportStatus(status.export_id, "GONE", "the server no longer knows it")
+            self.polls += 1
+            if polled.status != status.status:
+                self._log(polled.export_id, f"{status.status} -> {polled.status}", polled.message)
+            status = polled
+
+    def _check_known(self, status: ExportStatus) -> None:
+        if status.status not in KNOWN_STATUSES:
+            msg = (
+                f"{self.request}: export {status.export_id} reported the unknown status "
+                f"{status.status!r} (expected one of {', '.join(KNOWN_STATUSES)}); "
+                "stopping rather than waiting on it."
+            )
+            raise UnknownExportStatusError(msg)
+
+    def _download(self, export_id: str) -> CompletedExport:
+        """Download and decompress; a cut or corrupt file is downloaded again."""
+        prefix = f"sei-{export_id}-"
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            raw = private_temp_file(self.workdir, prefix, ".download")
+            csv_path = private_temp_file(self.workdir, prefix, ".csv")
+            try:
+                with raw.open("r+b") as sink:
+                    size = self.client.download_export(export_id, sink)
+                to_plain_csv(raw, csv_path)
+            except CorruptDownloadError as e:
+                csv_path.unlink(missing_ok=True)
+                self.logger.warning(
+                    "%s: download %d of %d of export %s is corrupt (%s)",
+                    self.request,
+                    attempt,
+                    DOWNLOAD_ATTEMPTS,
+                    export_id,
+                    e,
+                )
+                continue
+            except BaseException:
+                csv_path.unlink(missing_ok=True)
+                raise
+            finally:
+                raw.unlink(missing_ok=True)
+            self._log(export_id, f"downloaded {size:,} bytes")
+            return CompletedExport(
+                request=self.request,
+                export_id=export_id,
+                csv_path=csv_path,
+                exports_created=self.exports_created,
+                polls=self.polls,
+                seconds=self.clock() - self._started,
+            )
+        msg = (
+            f"{self.request}: export {export_id} downloaded corrupt {DOWNLOAD_ATTEMPTS} times "
+            "in a row; not emitting any of its rows."
+        )
+        raise ExportFailedError(msg)
+
+    def _log(self, export_id: str, transition: str, message: str = "") -> None:
+        self.logger.info(
+            "%s export %s: %s (%.1f s)%s",
+            self.request,
+            export_id,
+            transition,
+            self.clock() - self._started,
+            f" - {message}" if message else "",
+        )

@@ -1,0 +1,183 @@
+"""CSV to typed records: converters are built once per export from its header.
+
+The header decides where each value goes, so a reordered or extended CSV still lands in the
+right fields, and a column the schema does not name is kept in `additional_columns` rather
+than dropped. Per row there is only conversion left to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+from tap_sei_time_in_status.errors import SeiTapError
+
+Converter = t.Callable[[str], t.Any]
+
+PERIOD_COLUMN = "granularity"  # the CSV names the period label after the option
+TEXT_COLUMNS = {"granularity": "period", "team": "team", "team_hierarchy": "team_hierarchy"}
+INTEGER_COLUMNS = frozenset({"total_issues"})
+REQUIRED_NUMBER_COLUMNS = ("total_lead_time_hours",)
+
+
+class CsvFormatError(SeiTapError):
+    """The export's CSV does not have the shape or the values the tap expects."""
+
+
+def to_float(cell: str) -> float | None:
+    """A finite number; an empty cell is null."""
+    if not cell:
+        return None
+    value = float(cell)
+    if not math.isfinite(value) or "_" in cell:
+        raise ValueError(cell)
+    return value
+
+
+def to_int(cell: str) -> int | None:
+    """A whole number, also when written `12.0`; an empty cell is null."""
+    if not cell:
+        return None
+    try:
+        return int(cell)
+    except ValueError:
+        value = to_float(cell)
+        if value is None or not value.is_integer():
+            raise
+        return int(value)
+
+
+@dataclass(frozen=True)
+class _Column:
+    index: int
+    name: str
+    field: str
+    convert: Converter | None  # None: text, kept as is
+    additional: bool
+
+
+class RecordParser:
+    """Turns the rows of one export's CSV into records, with fields fixed by its header."""
+
+    def __init__(
+        self,
+        header: list[str],
+        *,
+        status_columns: t.Sequence[str],
+        sprint: bool,
+        export_id: str,
+        static_fields: t.Mapping[str, t.Any],
+    ) -> None:
+        self.export_id = export_id
+        self._static = dict(static_fields)
+        self.header = [name.strip() for name in header]
+        required = [*TEXT_COLUMNS, *INTEGER_COLUMNS, *status_columns, *REQUIRED_NUMBER_COLUMNS]
+        if sprint:
+            required.append("sprint")
+        missing = [name for name in required if name not in self.header]
+        if missing:
+            msg = (
+                f"export {export_id}: the CSV has no column {', '.join(map(repr, missing))} "
+                f"(its header: {', '.join(self.header)})"
+            )
+            raise CsvFormatError(msg)
+        duplicated = sorted({n for n in self.header if self.header.count(n) > 1})
+        if duplicated:
+            msg = f"export {export_id}: the CSV header repeats {', '.join(duplicated)}"
+            raise CsvFormatError(msg)
+        numbers = {*status_columns, *REQUIRED_NUMBER_COLUMNS}
+        self._columns: list[_Column] = []
+        self.additional_columns: list[str] = []
+        for index, name in enumerate(self.header):
+            if name in TEXT_COLUMNS or (sprint and name == "sprint"):
+                column = _Column(index, name, TEXT_COLUMNS.get(name, name), None, False)
+            elif name in INTEGER_COLUMNS:
+                column = _Column(index, name, name, to_int, False)
+            elif name in numbers:
+                column = _Column(index, name, name, to_float, False)
+            else:
+                self.additional_columns.append(name)
+                convert = to_float if name.endswith("_hours") else None
+                column = _Column(index, name, name, convert, True)
+            self._columns.append(column)
+
+    def parse(
+        self, rows: t.Iterator[list[str]], line_number: t.Callable[[], int]
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Yield one record per row; raise `CsvFormatError` naming the line and column."""
+        width = len(self.header)
+        columns = self._columns
+        static = self._static
+        for row in rows:
+            if len(row) != width:
+                if not row:
+                    continue  # a blank line, e.g. at the end of the file
+                msg = (
+                    f"export {self.export_id}, line {line_number()}: {len(row)} cells, "
+                    f"the header has {width}"
+                )
+                raise CsvFormatError(msg)
+            record: dict[str, t.Any] = dict(static)
+            extra: dict[str, t.Any] = {}
+            for column in columns:
+                cell = row[column.index]
+                value: t.Any = cell
+                if column.convert is not None:
+                    try:
+                        value = column.convert(cell.strip())
+                    except ValueError:
+                        msg = (
+                            f"export {self.export_id}, line {line_number()}, column "
+                            f"{column.name!r}: {cell!r} is not a number"
+                        )
+                        raise CsvFormatError(msg) from None
+                elif column.additional and cell == "":
+                    value = None
+                if column.additional:
+                    extra[column.field] = value
+                else:
+                    record[column.field] = value
+            record["additional_columns"] = extra
+            yield record
+
+
+def read_records(
+    path: Path,
+    *,
+    status_columns: t.Sequence[str],
+    sprint: bool,
+    export_id: str,
+    static_fields: t.Mapping[str, t.Any],
+    on_header: t.Callable[[RecordParser], None] | None = None,
+) -> t.Iterator[dict[str, t.Any]]:
+    """Stream the records of one export's plain CSV file (UTF-8, BOM and CRLF tolerated)."""
+    with path.open("r", encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            msg = f"export {export_id}: the CSV is empty, not even a header"
+            raise CsvFormatError(msg) from None
+        except csv.Error as e:
+            msg = f"export {export_id}, line {reader.line_num}: malformed CSV ({e})"
+            raise CsvFormatError(msg) from None
+        parser = RecordParser(
+            header,
+            status_columns=status_columns,
+            sprint=sprint,
+            export_id=export_id,
+            static_fields=static_fields,
+        )
+        if on_header is not None:
+            on_header(parser)
+        try:
+            yield from parser.parse(reader, lambda: reader.line_num)
+        except csv.Error as e:
+            msg = f"export {export_id}, line {reader.line_num}: malformed CSV ({e})"
+            raise CsvFormatError(msg) from None
+        except UnicodeDecodeError as e:
+            msg = f"export {export_id}: the CSV is not UTF-8 ({e})"
+            raise CsvFormatError(msg) from None

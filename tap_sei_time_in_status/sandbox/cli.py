@@ -1,0 +1,99 @@
+"""`sei-sandbox`: run the sandbox API from a shell, e.g. for the README demo."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from .config import SandboxConfig
+from .faults import Fault
+from .server import SandboxServer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `sei-sandbox`."""
+    parser = argparse.ArgumentParser(
+        prog="sei-sandbox",
+        description="Serve a local sandbox of the Harness SEI Issue Time-in-Status Export API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
+    parser.add_argument("--port", type=int, default=8765, help="port to bind (0: any free)")
+    parser.add_argument("--api-key", default="sandbox-key", help="the key clients must send")
+    parser.add_argument(
+        "--export-seconds", type=float, default=1.0, help="seconds until an export completes"
+    )
+    parser.add_argument("--org-tree-teams", type=int, default=3, help="teams of an org tree")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="ENDPOINT:KIND[:TIMES[:AFTER]]",
+        help="inject a fault, e.g. create:429:2 (repeatable; TIMES may be 'always')",
+    )
+    parser.add_argument("--fail-exports", type=int, default=0, help="first N exports fail")
+    parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow binding a non-loopback address"
+    )
+    return parser
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; print the base URL once ready."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not is_loopback(args.host) and not args.allow_remote:
+        parser.error(f"refusing to bind non-loopback host {args.host!r} without --allow-remote")
+    try:
+        faults = [Fault.parse(spec) for spec in args.fault]
+        config = SandboxConfig(
+            api_key=args.api_key,
+            host=args.host.strip("[]"),
+            port=args.port,
+            export_seconds=args.export_seconds,
+            org_tree_teams=args.org_tree_teams,
+            fail_exports=args.fail_exports,
+            faults=faults,
+            verbose=args.verbose,
+        )
+    except ValueError as e:
+        parser.error(str(e))
+    try:
+        server = SandboxServer(config)
+    except OSError as e:
+        print(f"sei-sandbox: cannot bind {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with server:
+            print(server.base_url, flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Fault switches of the sandbox: which requests get a broken answer, and which one.
+
+A plan is an ordered list of `Fault`s. Each fault counts the requests it matches on its own;
+it fires for the `times` matches that follow the first `after` ones. When several faults fire
+on the same request the first one in the plan wins (the others still count the request), so
+a plan reads top to bottom like a script of what the client will meet.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final, Literal, cast, get_args
+
+FaultEndpoint = Literal["create", "poll", "download", "any"]
+FaultKind = Literal[
+    "429",
+    "429_no_retry_after",
+    "500",
+    "502",
+    "503",
+    "504",
+    "drop",
+    "slow",
+    "html",
+    "non_json",
+    "cut",
+    "content_encoding_gzip",
+    "plain",
+    "redirect",
+    "malformed_non_numeric",
+    "malformed_missing_column",
+    "malformed_duplicate_keys",
+    "ragged",
+]
+
+FAULT_ENDPOINTS: Final[tuple[str, ...]] = get_args(FaultEndpoint)
+FAULT_KINDS: Final[tuple[str, ...]] = get_args(FaultKind)
+
+#: `times` value for a fault that never wears off.
+ALWAYS: Final = sys.maxsize
+
+#: Kinds answered with a plain HTTP error status (and a JSON error body).
+STATUS_KINDS: Final[dict[str, int]] = {
+    "429": 429,
+    "429_no_retry_after": 429,
+    "500": 500,
+    "502": 502,
+    "503": 503,
+    "504": 504,
+}
+
+#: Kinds that only make sense for the file download.
+DOWNLOAD_ONLY_KINDS: Final = frozenset(
+    {
+        "cut",
+        "content_encoding_gzip",
+        "plain",
+        "redirect",
+        "malformed_non_numeric",
+        "malformed_missing_column",
+        "malformed_duplicate_keys",
+        "ragged",
+    }
+)
+
+#: Kinds that change the CSV content itself (the download serves a damaged copy).
+MALFORMED_KINDS: Final = frozenset(
+    {
+        "malformed_non_numeric",
+        "malformed_missing_column",
+        "malformed_duplicate_keys",
+        "ragged",
+    }
+)
+
+#: Kinds that only make sense for the JSON endpoints.
+JSON_ONLY_KINDS: Final = frozenset({"non_json"})
+
+#: Kinds that replace the answer; `process=True` lets the request take effect first.
+REPLACING_KINDS: Final = frozenset({*STATUS_KINDS, "drop", "html", "non_json"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One switch: `kind` for `times` `endpoint` requests, after letting `after` through.
+
+    `delay` is how long a `slow` fault sleeps; `retry_after` overrides the configured
+    `Retry-After` seconds of a `429`; `process=True` makes a replacing fault (a status, `drop`,
+    `html`, `non_json`) act after the request took effect, e.g. a create whose export exists
+    but whose answer was lost on the way.
+    """
+
+    endpoint: FaultEndpoint
+    kind: FaultKind
+    times: int = 1
+    after: int = 0
+    delay: float = 2.0
+    retry_after: int | None = None
+    process: bool = False
+
+    def __post_init__(self) -> None:
+        if self.endpoint not in FAULT_ENDPOINTS:
+            msg = f"unknown fault endpoint {self.endpoint!r}; use one of {FAULT_ENDPOINTS}"
+            raise ValueError(msg)
+        if self.kind not in FAULT_KINDS:
+            msg = f"unknown fault kind {self.kind!r}; use one of {FAULT_KINDS}"
+            raise ValueError(msg)
+        if self.kind in DOWNLOAD_ONLY_KINDS and self.endpoint not in ("download", "any"):
+            msg = f"fault {self.kind!r} only applies to downloads, not {self.endpoint!r}"
+            raise ValueError(msg)
+        if self.kind in JSON_ONLY_KINDS and self.endpoint == "download":
+            msg = f"fault {self.kind!r} only applies to create and poll"
+            raise ValueError(msg)
+        if self.times < 1 or self.after < 0 or self.delay < 0:
+            msg = "fault times must be >= 1, after >= 0 and delay >= 0"
+            raise ValueError(msg)
+        if self.retry_after is not None and self.retry_after < 0:
+            msg = "fault retry_after must be >= 0"
+            raise ValueError(msg)
+
+    def applies_to(self, endpoint: str) -> bool:
+        """Whether a request to `endpoint` counts for this fault (and may get it)."""
+        if endpoint not in ("create", "poll", "download"):
+            return False
+        if self.endpoint not in ("any", endpoint):
+            return False
+        if self.kind in DOWNLOAD_ONLY_KINDS:
+            return endpoint == "download"
+        if self.kind in JSON_ONLY_KINDS:
+            return endpoint != "download"
+        return True
+
+    @classmethod
+    def parse(cls, spec: str) -> Fault:
+        """Read the CLI form `endpoint:kind[:times[:after]]`; `times` may be `always`."""
+        parts = spec.split(":")
+        if not 2 <= len(parts) <= 4:
+            msg = f"fault {spec!r} is not endpoint:kind[:times[:after]]"
+            raise ValueError(msg)
+        endpoint, kind = parts[0].strip(), parts[1].strip()
+        if endpoint not in FAULT_ENDPOINTS or kind not in FAULT_KINDS:
+            msg = (
+                f"fault {spec!r}: endpoint must be one of {FAULT_ENDPOINTS} "
+                f"and kind one of {FAULT_KINDS}"
+            )
+            raise ValueError(msg)
+        times = 1
+        after = 0
+        try:
+            if len(parts) >= 3:
+                times = ALWAYS if parts[2].strip() == "always" else int(parts[2])
+            if len(parts) == 4:
+                after = int(parts[3])
+        except ValueError:
+            msg = f"fault {spec!r}: times and after must be integers"
+            raise ValueError(msg) from None
+        return cls(
+            endpoint=cast("FaultEndpoint", endpoint),
+            kind=cast("FaultKind", kind),
+            times=times,
+            after=after,
+        )
+
+
+class FaultPlan:
+    """The faults in force and how many matching requests each has seen, behind one lock."""
+
+    def __init__(self, faults: Iterable[Fault] = ()) -> None:
+        self._lock = threading.Lock()
+        self._faults: tuple[Fault, ...] = ()
+        self._seen: list[int] = []
+        self._fired: list[int] = []
+        self.replace(faults)
+
+    def replace(self, faults: Iterable[Fault]) -> None:
+        """Put a new plan in force, with fresh counters."""
+        plan = tuple(faults)
+        with self._lock:
+            self._faults = plan
+            self._seen = [0] * len(plan)
+            self._fired = [0] * len(plan)
+
+    @property
+    def faults(self) -> tuple[Fault, ...]:
+        """The plan in force."""
+        with self._lock:
+            return self._faults
+
+    def fired(self) -> list[tuple[Fault, int]]:
+        """Each fault with how many times it has fired so far."""
+        with self._lock:
+            return list(zip(self._faults, self._fired, strict=True))
+
+    def take(self, endpoint: str) -> Fault | None:
+        """Count one request to `endpoint` and return the fault it gets, if any."""
+        chosen: Fault | None = None
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if not fault.applies_to(endpoint):
+                    continue
+                self._seen[i] += 1
+                seen = self._seen[i]
+                if chosen is None and fault.after < seen <= fault.after + fault.times:
+                    chosen = fault
+                    self._fired[i] += 1
+        return chosen

@@ -1,0 +1,456 @@
+"""The tap's settings: their JSON schema, their defaults and the checks singer-sdk does not do.
+
+Every problem is reported as one message that names the setting, before any request is sent,
+so that a scheduler's log says what to fix instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import ipaddress
+import math
+import re
+import typing as t
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+
+GRANULARITIES = ("daily", "weekly", "monthly", "quarterly")
+AGGREGATION_LEVELS = ("team", "sprint")
+TERMINAL_DATE_COLUMNS = ("issue_resolved_at", "version_release_date")
+DEFAULT_STATUSES = ("In Progress", "In Review", "QA", "Done")
+DEFAULT_BASE_URL = "https://app.harness.io/prod1/sei/api"
+DEFAULT_PERIODS_PER_WINDOW = {"daily": 31, "weekly": 13, "monthly": 3, "quarterly": 1}
+
+Granularity = t.Literal["daily", "weekly", "monthly", "quarterly"]
+ScopeType = t.Literal["team", "org_tree"]
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class SettingsError(ValueError):
+    """A setting the tap cannot run with; `errors` holds one message per problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One export scope, which is also one partition of the stream with its own bookmark."""
+
+    scope_type: ScopeType
+    scope_id: str
+
+    @property
+    def context(self) -> dict[str, str]:
+        """The singer-sdk partition context of this scope."""
+        return {"scope_type": self.scope_type, "scope_id": self.scope_id}
+
+    def __str__(self) -> str:
+        return f"{self.scope_type} {self.scope_id!r}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings, with every default applied."""
+
+    api_key: str
+    base_url: str
+    org_identifier: str
+    project_identifier: str
+    scopes: tuple[Scope, ...]
+    start_date: dt.date
+    end_date: dt.date
+    issue_statuses: tuple[str, ...]
+    aggregation_level: t.Literal["team", "sprint"]
+    granularity: Granularity
+    terminal_date_column: t.Literal["issue_resolved_at", "version_release_date"]
+    periods_per_window: int
+    lookback_days: int
+    max_concurrent_exports: int
+    poll_interval_seconds: float
+    max_poll_interval_seconds: float
+    export_timeout_seconds: float
+    max_export_attempts: int
+    request_timeout_seconds: float
+
+    @property
+    def status_columns(self) -> dict[str, str]:
+        """Configured status -> its `<slug>_hours` column, in the configured order."""
+        return {status: status_column(status) for status in self.issue_statuses}
+
+
+def status_column(status: str) -> str:
+    """The CSV and record column of a status: `In Progress` -> `in_progress_hours`."""
+    slug = re.sub(r"[^a-z0-9]+", "_", status.lower()).strip("_")
+    return f"{slug}_hours"
+
+
+def config_jsonschema() -> dict[str, t.Any]:
+    """The settings as singer-sdk and `--about` show them."""
+    return th.PropertiesList(
+        th.Property(
+            "api_key",
+            th.StringType,
+            required=True,
+            secret=True,
+            title="API key",
+            description="Harness SEI API key, sent as `authorization: ApiKey <key>`.",
+        ),
+        th.Property(
+            "base_url",
+            th.StringType,
+            default=DEFAULT_BASE_URL,
+            title="Base URL",
+            description=(
+                "SEI API base URL of your Harness cluster, e.g. "
+                "https://app.harness.io/prod1/sei/api (Prod 1), "
+                "https://app.harness.io/gratis/sei/api (Prod 2), "
+                "https://accounts.eu.harness.io/sei/api (EU). "
+                "Plain http:// is accepted for loopback hosts only."
+            ),
+        ),
+        th.Property(
+            "org_identifier",
+            th.StringType,
+            required=True,
+            title="Organization identifier",
+            description="Harness organization identifier (`orgIdentifier`).",
+        ),
+        th.Property(
+            "project_identifier",
+            th.StringType,
+            required=True,
+            title="Project identifier",
+            description="Harness project identifier (`projectIdentifier`).",
+        ),
+        th.Property(
+            "team_ids",
+            th.ArrayType(th.StringType),
+            default=[],
+            title="Team IDs",
+            description="Teams to export (`scope.teamId`); each is one partition with its "
+            "own bookmark. With `org_tree_names`, at least one entry in all.",
+        ),
+        th.Property(
+            "org_tree_names",
+            th.ArrayType(th.StringType),
+            default=[],
+            title="Org tree names",
+            description="Organization trees to export (`scope.orgTreeName`); each is one "
+            "partition with its own bookmark.",
+        ),
+        th.Property(
+            "start_date",
+            th.StringType,
+            required=True,
+            title="Start date",
+            description="First day to export, YYYY-MM-DD. The first window starts at the "
+            "start of the period that contains it.",
+        ),
+        th.Property(
+            "end_date",
+            th.StringType,
+            title="End date",
+            description="Last day to export, YYYY-MM-DD. Default: today (UTC).",
+        ),
+        th.Property(
+            "issue_statuses",
+            th.ArrayType(th.StringType),
+            default=list(DEFAULT_STATUSES),
+            title="Issue statuses",
+            description="Workflow statuses to measure; each becomes a `<slug>_hours` field.",
+        ),
+        th.Property(
+            "aggregation_level",
+            th.StringType,
+            default="team",
+            allowed_values=list(AGGREGATION_LEVELS),
+            title="Aggregation level",
+            description="`team` or `sprint`.",
+        ),
+        th.Property(
+            "granularity",
+            th.StringType,
+            default="weekly",
+            allowed_values=list(GRANULARITIES),
+            title="Granularity",
+            description="Reporting period: `daily`, `weekly`, `monthly` or `quarterly`.",
+        ),
+        th.Property(
+            "terminal_date_column",
+            th.StringType,
+            default="issue_resolved_at",
+            allowed_values=list(TERMINAL_DATE_COLUMNS),
+            title="Terminal date column",
+            description="`issue_resolved_at` or `version_release_date`.",
+        ),
+        th.Property(
+            "periods_per_window",
+            th.IntegerType,
+            title="Periods per window",
+            description="Whole periods per export. Default: daily 31, weekly 13, "
+            "monthly 3, quarterly 1.",
+        ),
+        th.Property(
+            "lookback_days",
+            th.IntegerType,
+            default=7,
+            title="Lookback days",
+            description="A run starts again at the window containing (bookmark - lookback).",
+        ),
+        th.Property(
+            "max_concurrent_exports",
+            th.IntegerType,
+            default=4,
+            title="Max concurrent exports",
+            description="Exports in flight at once.",
+        ),
+        th.Property(
+            "poll_interval_seconds",
+            th.NumberType,
+            default=2,
+            title="Poll interval (s)",
+            description="First wait between status polls; grows up to the maximum.",
+        ),
+        th.Property(
+            "max_poll_interval_seconds",
+            th.NumberType,
+            default=30,
+            title="Max poll interval (s)",
+            description="Longest wait between status polls.",
+        ),
+        th.Property(
+            "export_timeout_seconds",
+            th.NumberType,
+            default=1800,
+            title="Export timeout (s)",
+            description="How long one export may take before it is created again.",
+        ),
+        th.Property(
+            "max_export_attempts",
+            th.IntegerType,
+            default=3,
+            title="Max export attempts",
+            description="Creations of one window's export before the sync fails.",
+        ),
+        th.Property(
+            "request_timeout_seconds",
+            th.NumberType,
+            default=60,
+            title="Request timeout (s)",
+            description="Timeout of each HTTP request (connect and read).",
+        ),
+    ).to_dict()
+
+
+def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = None) -> Settings:
+    """Check every setting and apply defaults; raise `SettingsError` listing all problems."""
+    errors: list[str] = []
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+
+    api_key = _text(config, "api_key", errors)
+    org = _text(config, "org_identifier", errors)
+    project = _text(config, "project_identifier", errors)
+    base_url = _base_url(config.get("base_url") or DEFAULT_BASE_URL, errors)
+
+    scopes = _scopes(config, errors)
+    start = _date(config, "start_date", errors)
+    end = _date(config, "end_date", errors) if config.get("end_date") else today
+    if start and end and end < start:
+        errors.append(f"end_date ({end.isoformat()}) is before start_date ({start.isoformat()}).")
+
+    statuses = _statuses(config.get("issue_statuses", list(DEFAULT_STATUSES)), errors)
+    aggregation = _choice(config, "aggregation_level", AGGREGATION_LEVELS, "team", errors)
+    granularity = _choice(config, "granularity", GRANULARITIES, "weekly", errors)
+    terminal = _choice(
+        config, "terminal_date_column", TERMINAL_DATE_COLUMNS, "issue_resolved_at", errors
+    )
+    periods = _number(
+        config,
+        "periods_per_window",
+        DEFAULT_PERIODS_PER_WINDOW.get(granularity, 1),
+        errors,
+        integer=True,
+    )
+    lookback = _number(config, "lookback_days", 7, errors, integer=True, allow_zero=True)
+    concurrency = _number(config, "max_concurrent_exports", 4, errors, integer=True)
+    poll = _number(config, "poll_interval_seconds", 2, errors)
+    max_poll = _number(config, "max_poll_interval_seconds", 30, errors)
+    if poll and max_poll and max_poll < poll:
+        errors.append(
+            f"max_poll_interval_seconds ({max_poll}) is below poll_interval_seconds ({poll})."
+        )
+    timeout = _number(config, "export_timeout_seconds", 1800, errors)
+    attempts = _number(config, "max_export_attempts", 3, errors, integer=True)
+    request_timeout = _number(config, "request_timeout_seconds", 60, errors)
+
+    if errors:
+        raise SettingsError(errors)
+    assert start is not None  # noqa: S101 - guaranteed by the checks above
+    return Settings(
+        api_key=api_key,
+        base_url=base_url,
+        org_identifier=org,
+        project_identifier=project,
+        scopes=scopes,
+        start_date=start,
+        end_date=end if end else today,
+        issue_statuses=statuses,
+        aggregation_level=t.cast("t.Literal['team', 'sprint']", aggregation),
+        granularity=t.cast("Granularity", granularity),
+        terminal_date_column=t.cast(
+            "t.Literal['issue_resolved_at', 'version_release_date']", terminal
+        ),
+        periods_per_window=int(periods),
+        lookback_days=int(lookback),
+        max_concurrent_exports=int(concurrency),
+        poll_interval_seconds=float(poll),
+        max_poll_interval_seconds=float(max_poll),
+        export_timeout_seconds=float(timeout),
+        max_export_attempts=int(attempts),
+        request_timeout_seconds=float(request_timeout),
+    )
+
+
+def _text(config: t.Mapping[str, t.Any], name: str, errors: list[str]) -> str:
+    value = config.get(name)
+    if not isinstance(value, str) or not value.strip():
+        errors.append(f"{name} is required and must be a non-empty string.")
+        return ""
+    return value.strip()
+
+
+def _base_url(value: t.Any, errors: list[str]) -> str:  # noqa: ANN401
+    if not isinstance(value, str):
+        errors.append("base_url must be a string such as https://app.harness.io/prod1/sei/api.")
+        return ""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        errors.append(
+            f"base_url {value!r} is not an http(s) URL; expected e.g. {DEFAULT_BASE_URL}."
+        )
+        return ""
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        errors.append(
+            f"base_url {value!r} uses plain http:// to a non-loopback host; the API key "
+            "would travel unencrypted. Use https://."
+        )
+        return ""
+    return value.strip().rstrip("/")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost and 127.0.0.0/8 or ::1, the only hosts plain HTTP may reach."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _scopes(config: t.Mapping[str, t.Any], errors: list[str]) -> tuple[Scope, ...]:
+    scopes: list[Scope] = []
+    for name, scope_type in (("team_ids", "team"), ("org_tree_names", "org_tree")):
+        values = config.get(name) or []
+        if not isinstance(values, list) or not all(
+            isinstance(v, str) and v.strip() for v in values
+        ):
+            errors.append(f"{name} must be a list of non-empty strings.")
+            continue
+        seen: set[str] = set()
+        for value in values:
+            if value.strip() in seen:
+                errors.append(f"{name} lists {value.strip()!r} twice.")
+            seen.add(value.strip())
+            scopes.append(Scope(t.cast("ScopeType", scope_type), value.strip()))
+    if not scopes and not any("team_ids" in e or "org_tree_names" in e for e in errors):
+        errors.append("No scope: set team_ids and/or org_tree_names (together at least one entry).")
+    return tuple(scopes)
+
+
+def _date(config: t.Mapping[str, t.Any], name: str, errors: list[str]) -> dt.date | None:
+    value = config.get(name)
+    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+        errors.append(f"{name} must be a date as YYYY-MM-DD, got {value!r}.")
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        errors.append(f"{name} {value!r} is not a real calendar date.")
+        return None
+
+
+def _statuses(value: t.Any, errors: list[str]) -> tuple[str, ...]:  # noqa: ANN401
+    if not isinstance(value, list) or not value:
+        errors.append("issue_statuses must be a non-empty list of status names.")
+        return ()
+    if not all(isinstance(v, str) and v.strip() for v in value):
+        errors.append("issue_statuses must hold non-empty strings only.")
+        return ()
+    columns: dict[str, str] = {}
+    for status in value:
+        column = status_column(status)
+        if column == "_hours":
+            errors.append(f"issue_statuses entry {status!r} has no letters or digits.")
+        elif column in columns:
+            errors.append(
+                f"issue_statuses lists {columns[column]!r} and {status!r}, which both "
+                f"become the field {column!r}."
+            )
+        elif column in ("total_lead_time_hours",):
+            errors.append(f"issue_statuses entry {status!r} clashes with the field {column!r}.")
+        columns[column] = status
+    return tuple(value)
+
+
+def _choice(
+    config: t.Mapping[str, t.Any],
+    name: str,
+    allowed: tuple[str, ...],
+    default: str,
+    errors: list[str],
+) -> str:
+    value = config.get(name, default)
+    if value is None:
+        value = default
+    if value not in allowed:
+        errors.append(f"{name} must be one of {', '.join(allowed)}; got {value!r}.")
+        return default
+    return str(value)
+
+
+def _number(
+    config: t.Mapping[str, t.Any],
+    name: str,
+    default: float,
+    errors: list[str],
+    *,
+    integer: bool = False,
+    allow_zero: bool = False,
+) -> float:
+    """A positive number, or a non-negative one where zero makes sense."""
+    value = config.get(name)
+    if value is None:
+        return default
+    kind = "a whole number" if integer else "a number"
+    # singer-sdk reads JSON numbers as Decimal.
+    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
+        errors.append(f"{name} must be {kind}, got {value!r}.")
+        return default
+    if not math.isfinite(value):
+        errors.append(f"{name} must be a finite number, got {value!r}.")
+        return default
+    if integer and value != int(value):
+        errors.append(f"{name} must be a whole number, got {value!r}.")
+        return default
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "zero or more" if allow_zero else "greater than zero"
+        errors.append(f"{name} must be {bound}, got {value!r}.")
+        return default
+    return float(value)

@@ -1,0 +1,96 @@
+"""Run the real tap as a subprocess against the sandbox and read its Singer messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import typing as t
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Message = dict[str, t.Any]
+
+
+@dataclass
+class TapRun:
+    """The messages, stderr and exit code of one tap run."""
+
+    messages: list[Message]
+    stderr: str
+    returncode: int
+    stdout: str = field(repr=False, default="")
+
+    def records(self, stream: str = "time_in_status") -> list[dict[str, t.Any]]:
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
+
+    @property
+    def states(self) -> list[dict[str, t.Any]]:
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def last_state(self) -> dict[str, t.Any] | None:
+        return self.states[-1] if self.states else None
+
+    def schema(self, stream: str = "time_in_status") -> Message:
+        return next(m for m in self.messages if m["type"] == "SCHEMA" and m["stream"] == stream)
+
+
+def parse_messages(stdout: str) -> list[Message]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def tap_command(
+    workdir: Path, config: dict[str, t.Any], state: dict[str, t.Any] | None
+) -> list[str]:
+    config_path = workdir / "config.json"
+    config_path.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_sei_time_in_status", "--config", str(config_path)]
+    if state is not None:
+        state_path = workdir / "state.json"
+        state_path.write_text(json.dumps(state))
+        command += ["--state", str(state_path)]
+    return command
+
+
+def run_tap(
+    workdir: Path,
+    config: dict[str, t.Any],
+    state: dict[str, t.Any] | None = None,
+    *,
+    timeout: float = 180,
+    extra_args: t.Sequence[str] = (),
+) -> TapRun:
+    command = [*tap_command(workdir, config, state), *extra_args]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    messages = parse_messages(done.stdout) if "--about" not in extra_args else []
+    return TapRun(messages, done.stderr, done.returncode, done.stdout)
+
+
+def final_table(
+    runs: t.Iterable[TapRun], keys: t.Sequence[str]
+) -> dict[tuple[t.Any, ...], dict[str, t.Any]]:
+    """What a target would hold after upserting every run's records on `keys`, in order."""
+    table: dict[tuple[t.Any, ...], dict[str, t.Any]] = {}
+    for run in runs:
+        for record in run.records():
+            table[tuple(record[k] for k in keys)] = record
+    return table
+
+
+def without_provenance(
+    table: dict[tuple[t.Any, ...], dict[str, t.Any]],
+) -> dict[tuple[t.Any, ...], dict[str, t.Any]]:
+    """The table without the fields that say which export served a row (they differ by run)."""
+    provenance = {"export_id", "window_start", "window_end"}
+    return {k: {f: v for f, v in r.items() if f not in provenance} for k, r in table.items()}

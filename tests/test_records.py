@@ -1,0 +1,132 @@
+"""CSV parsing: header-driven, typed, strict about what it cannot parse."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+import typing as t
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tap_sei_time_in_status.records import CsvFormatError, read_records
+
+STATUS_COLUMNS = ["in_progress_hours", "qa_hours"]
+STATIC = {"scope_id": "team_a", "export_id": "exp_1"}
+
+
+def parse(path: Path, text: str | bytes, *, sprint: bool = False) -> list[dict[str, t.Any]]:
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return list(
+        read_records(
+            path,
+            status_columns=STATUS_COLUMNS,
+            sprint=sprint,
+            export_id="exp_1",
+            static_fields=STATIC,
+        )
+    )
+
+
+HEADER = (
+    "granularity,team,team_hierarchy,total_issues,in_progress_hours,qa_hours,total_lead_time_hours"
+)
+
+
+def test_typed_records_with_static_fields(tmp_path: Path) -> None:
+    records = parse(
+        tmp_path / "a.csv",
+        f"{HEADER}\r\nJan 2026,Platform Team,Engineering/Platform,2171,5284151.09,,13990379.22\r\n",
+    )
+    assert records == [
+        {
+            "scope_id": "team_a",
+            "export_id": "exp_1",
+            "period": "Jan 2026",
+            "team": "Platform Team",
+            "team_hierarchy": "Engineering/Platform",
+            "total_issues": 2171,
+            "in_progress_hours": 5284151.09,
+            "qa_hours": None,
+            "total_lead_time_hours": 13990379.22,
+            "additional_columns": {},
+        }
+    ]
+
+
+def test_header_order_bom_quotes_and_extra_columns(tmp_path: Path) -> None:
+    text = (
+        "\ufefftotal_lead_time_hours,to_do_hours,qa_hours,in_progress_hours,total_issues,"
+        "team_hierarchy,team,granularity,owner\n"
+        '3.5,1.25,,2,7,"Eng/Pay, ""Billing""","Payments, ""Billing""",2026-W02,\n'
+    )
+    [record] = parse(tmp_path / "b.csv", text.encode("utf-8"))
+    assert record["team"] == 'Payments, "Billing"'
+    assert record["team_hierarchy"] == 'Eng/Pay, "Billing"'
+    assert record["period"] == "2026-W02"
+    assert record["in_progress_hours"] == 2.0
+    assert record["total_issues"] == 7
+    assert record["additional_columns"] == {"to_do_hours": 1.25, "owner": None}
+
+
+def test_sprint_column_is_required_for_sprint_aggregation(tmp_path: Path) -> None:
+    with pytest.raises(CsvFormatError, match="'sprint'"):
+        parse(tmp_path / "c.csv", f"{HEADER}\n", sprint=True)
+    [record] = parse(
+        tmp_path / "d.csv", f"{HEADER},sprint\nQ1 2026,T,E/T,1,1,1,2,Sprint 4\n", sprint=True
+    )
+    assert record["sprint"] == "Sprint 4"
+    assert record["additional_columns"] == {}
+
+
+def test_missing_required_column_names_the_export_and_column(tmp_path: Path) -> None:
+    text = "granularity,team,team_hierarchy,in_progress_hours,qa_hours,total_lead_time_hours\n"
+    with pytest.raises(CsvFormatError, match=r"export exp_1: .*'total_issues'"):
+        parse(tmp_path / "e.csv", text)
+
+
+@pytest.mark.parametrize("bad", ["abc", "nan", "inf", "1_000"])
+def test_unparseable_number_names_export_line_and_column(tmp_path: Path, bad: str) -> None:
+    text = f"{HEADER}\nJan 2026,T,E/T,1,1,1,2\nFeb 2026,T,E/T,1,{bad},1,2\n"
+    with pytest.raises(CsvFormatError, match=r"export exp_1, line 3, column 'in_progress_hours'"):
+        parse(tmp_path / "f.csv", text)
+
+
+def test_integer_column_accepts_whole_floats_only(tmp_path: Path) -> None:
+    [record] = parse(tmp_path / "g.csv", f"{HEADER}\nJan 2026,T,E/T,12.0,1,1,2\n")
+    assert record["total_issues"] == 12
+    assert isinstance(record["total_issues"], int)
+    with pytest.raises(CsvFormatError, match="total_issues"):
+        parse(tmp_path / "h.csv", f"{HEADER}\nJan 2026,T,E/T,12.5,1,1,2\n")
+
+
+def test_ragged_row_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(CsvFormatError, match="line 2: 8 cells, the header has 7"):
+        parse(tmp_path / "i.csv", f"{HEADER}\nJan 2026,T,E/T,1,1,1,2,9\n")
+
+
+def test_header_only_is_no_rows_and_empty_file_is_an_error(tmp_path: Path) -> None:
+    assert parse(tmp_path / "j.csv", f"{HEADER}\r\n") == []
+    with pytest.raises(CsvFormatError, match="empty"):
+        parse(tmp_path / "k.csv", "")
+
+
+cells = st.text(
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(team=cells, hierarchy=cells, period=cells)
+def test_any_quoted_cell_round_trips(team: str, hierarchy: str, period: str) -> None:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(HEADER.split(","))
+    writer.writerow([period, team, hierarchy, "1", "1.5", "", "2"])
+    with tempfile.TemporaryDirectory() as tmp:
+        [record] = parse(Path(tmp) / "p.csv", buffer.getvalue())
+    assert (record["period"], record["team"], record["team_hierarchy"]) == (period, team, hierarchy)

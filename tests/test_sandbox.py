@@ -1,0 +1,605 @@
+"""The sandbox SEI export API, exercised over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+import requests
+
+from tap_sei_time_in_status.sandbox import (
+    ALWAYS,
+    ORG_TREE_TEAM_NAMES,
+    Fault,
+    InvalidRequestError,
+    SandboxConfig,
+    SandboxServer,
+    expected_rows,
+    period_label,
+    periods,
+    slugify,
+    status_column,
+)
+from tap_sei_time_in_status.sandbox.cli import is_loopback, main
+from tap_sei_time_in_status.sandbox.config import ConfigChanges
+
+KEY = "test-key-123"
+EXPORTS = "/v2/insights/ticket-data/exports"
+STATUSES = ["In Progress", "In Review", "QA", "Done"]
+ORG_BODY: dict[str, Any] = {
+    "scope": {"orgTreeName": "Engineering", "orgIdentifier": "org1"},
+    "dateRange": {"start": "2026-01-01", "end": "2026-02-28"},
+    "issueStatuses": STATUSES,
+    "options": {
+        "aggregationLevel": "sprint",
+        "granularity": "weekly",
+        "terminalDateColumn": "issue_resolved_at",
+    },
+}
+TEAM_BODY: dict[str, Any] = {
+    "scope": {"teamId": "team_abc123"},
+    "dateRange": {"start": "2025-11-15", "end": "2026-03-31"},
+    "issueStatuses": ["In Progress", "QA"],
+    "options": {
+        "aggregationLevel": "team",
+        "granularity": "monthly",
+        "terminalDateColumn": "version_release_date",
+    },
+}
+
+
+class Client:
+    """A minimal, well-behaved client of the sandbox (the tap has its own)."""
+
+    def __init__(self, server: SandboxServer, key: str = KEY) -> None:
+        self.server = server
+        self.session = requests.Session()
+        self.headers = {"authorization": f"ApiKey {key}"}
+        self.params = {"projectIdentifier": "proj1", "orgIdentifier": "org1"}
+
+    def url(self, suffix: str = "") -> str:
+        return f"{self.server.base_url}{EXPORTS}{suffix}"
+
+    def create(self, body: dict[str, Any], **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 5)
+        return self.session.post(
+            self.url(), json=body, headers=self.headers, params=self.params, **kwargs
+        )
+
+    def poll(self, export_id: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 5)
+        return self.session.get(
+            self.url(f"/{export_id}"), headers=self.headers, params=self.params, **kwargs
+        )
+
+    def download(self, export_id: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 5)
+        return self.session.get(
+            self.url(f"/{export_id}/download"), headers=self.headers, params=self.params, **kwargs
+        )
+
+    def wait(self, export_id: str, until: str = "COMPLETED", limit: float = 5.0) -> list[str]:
+        seen: list[str] = []
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            status = self.poll(export_id).json()["status"]
+            if not seen or seen[-1] != status:
+                seen.append(status)
+            if status.upper() in (until, "FAILED"):
+                return seen
+            time.sleep(0.02)
+        pytest.fail(f"export {export_id} stuck at {seen}")
+
+    def completed_export(self, body: dict[str, Any]) -> str:
+        export_id: str = self.create(body).json()["exportId"]
+        self.wait(export_id)
+        return export_id
+
+
+@pytest.fixture
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxConfig(api_key=KEY, export_seconds=0.06)) as sandbox:
+        yield sandbox
+        assert sandbox.errors == []
+
+
+@pytest.fixture
+def client(server: SandboxServer) -> Client:
+    return Client(server)
+
+
+def csv_of(data: bytes) -> tuple[list[str], list[dict[str, str]]]:
+    text = data.decode("utf-8")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = list(reader)
+    return list(reader.fieldnames or []), rows
+
+
+# -- data -------------------------------------------------------------------------------------
+
+
+def test_slug_and_status_columns() -> None:
+    assert status_column("In Progress") == "in_progress_hours"
+    assert status_column("QA") == "qa_hours"
+    assert slugify("  Won't Do / Blocked!! ") == "won_t_do_blocked"
+
+
+@pytest.mark.parametrize(
+    ("granularity", "day", "label"),
+    [
+        ("daily", date(2026, 1, 5), "2026-01-05"),
+        ("weekly", date(2026, 1, 5), "2026-W02"),
+        ("weekly", date(2027, 1, 1), "2026-W53"),
+        ("weekly", date(2024, 12, 30), "2025-W01"),
+        ("monthly", date(2026, 1, 31), "Jan 2026"),
+        ("quarterly", date(2026, 6, 30), "Q2 2026"),
+    ],
+)
+def test_period_labels(granularity: str, day: date, label: str) -> None:
+    assert period_label(granularity, day) == label
+
+
+def test_periods_cover_every_intersecting_period() -> None:
+    weeks = list(periods("weekly", date(2026, 1, 1), date(2026, 1, 12)))
+    assert [p.label for p in weeks] == ["2026-W01", "2026-W02", "2026-W03"]
+    assert weeks[0].start == date(2025, 12, 29)
+    assert weeks[0].end == date(2026, 1, 4)
+    quarters = list(periods("quarterly", date(2025, 12, 31), date(2026, 4, 1)))
+    assert [p.label for p in quarters] == ["Q4 2025", "Q1 2026", "Q2 2026"]
+
+
+def test_expected_rows_shape_and_sums() -> None:
+    header, rows = expected_rows(ORG_BODY, SandboxConfig())
+    assert header == [
+        "granularity",
+        "team",
+        "team_hierarchy",
+        "sprint",
+        "total_issues",
+        "in_progress_hours",
+        "in_review_hours",
+        "qa_hours",
+        "done_hours",
+        "to_do_hours",
+        "total_lead_time_hours",
+    ]
+    assert {r["team"] for r in rows} == set(ORG_TREE_TEAM_NAMES[:3])
+    assert all(r["team_hierarchy"] == f"Engineering/{r['team']}" for r in rows)
+    assert all(r["sprint"].startswith("Sprint ") for r in rows)
+    hour_columns = header[5:-1]
+    for row in rows:
+        cents = sum(round(float(row[c]) * 100) for c in hour_columns if row[c])
+        assert round(float(row["total_lead_time_hours"]) * 100) == cents
+        assert row["total_issues"].isdigit()
+    assert any(row[c] == "" for row in rows for c in header[5:9]), "some null cells"
+    keys = [(r["granularity"], r["team"], r["sprint"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    # 9 weeks x 3 teams, minus ~10% missing slots, times 1-2 sprints each.
+    assert 20 <= len(rows) <= 54
+
+
+def test_team_scope_and_extra_columns() -> None:
+    config = SandboxConfig(extra_columns=["to_do_hours", "blocked_hours"])
+    header, rows = expected_rows(TEAM_BODY, config)
+    assert header[-3:] == ["to_do_hours", "blocked_hours", "total_lead_time_hours"]
+    assert "sprint" not in header
+    assert {r["team"] for r in rows} == {"Abc123 Team"}
+    months = {"Nov 2025", "Dec 2025", "Jan 2026", "Feb 2026", "Mar 2026"}
+    assert {r["granularity"] for r in rows} <= months
+    assert all(r["team_hierarchy"] == "Engineering/Abc123 Team" for r in rows)
+
+
+def test_rows_do_not_depend_on_the_date_range() -> None:
+    wide = dict(ORG_BODY, dateRange={"start": "2026-01-01", "end": "2026-03-31"})
+    narrow = dict(ORG_BODY, dateRange={"start": "2026-02-10", "end": "2026-02-20"})
+    _, wide_rows = expected_rows(wide)
+    _, narrow_rows = expected_rows(narrow)
+    labels = {r["granularity"] for r in narrow_rows}
+    assert labels <= {"2026-W07", "2026-W08"}
+    assert narrow_rows == [r for r in wide_rows if r["granularity"] in labels]
+    other_status_order = dict(narrow, issueStatuses=["Done", "QA"])
+    _, reordered = expected_rows(other_status_order)
+    assert [r["qa_hours"] for r in reordered] == [r["qa_hours"] for r in narrow_rows]
+
+
+def test_empty_ranges_and_status_set_independence() -> None:
+    config = SandboxConfig(empty_ranges=[(date(2026, 1, 12), date(2026, 1, 25))])
+    _, rows = expected_rows(ORG_BODY, config)
+    assert rows
+    assert not {r["granularity"] for r in rows} & {"2026-W03", "2026-W04"}
+    empty = dict(ORG_BODY, dateRange={"start": "2026-01-13", "end": "2026-01-20"})
+    assert expected_rows(empty, config)[1] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"scope": {"teamId": "t", "orgTreeName": "o", "orgIdentifier": "x"}}, "exactly one"),
+        ({"scope": {}}, "exactly one"),
+        ({"scope": {"orgTreeName": "Eng"}}, "orgIdentifier"),
+        ({"dateRange": {"start": "2026-1-01", "end": "2026-02-01"}}, "yyyy-MM-dd"),
+        ({"dateRange": {"start": "2026-02-30", "end": "2026-03-01"}}, "not a valid date"),
+        ({"dateRange": {"start": "2026-03-01", "end": "2026-02-01"}}, "before"),
+        ({"issueStatuses": []}, "non-empty"),
+        ({"issueStatuses": ["QA", "qa"]}, "twice"),
+        ({"options": {"granularity": "hourly"}}, "granularity"),
+        ({"options": {"colour": "blue"}}, "unknown field"),
+        ({"extra": 1}, "unknown field"),
+    ],
+)
+def test_invalid_bodies(client: Client, change: dict[str, Any], fragment: str) -> None:
+    body = {**ORG_BODY, **change}
+    with pytest.raises(InvalidRequestError, match=fragment):
+        expected_rows(body)
+    response = client.create(body)
+    assert response.status_code == 400
+    payload = response.json()
+    assert payload["code"] == "INVALID_ARGUMENT"
+    assert fragment in payload["message"]
+    assert payload["correlationId"]
+    assert client.server.exports_created() == []
+
+
+# -- auth, routes, lifecycle --------------------------------------------------------------------
+
+
+def test_health_needs_no_key(server: SandboxServer) -> None:
+    assert requests.get(f"{server.root_url}/healthz", timeout=5).status_code == 200
+    assert requests.get(f"{server.base_url}/healthz", timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("header", [None, "ApiKey wrong", f"Bearer {KEY}", KEY])
+def test_bad_or_missing_key_is_401(
+    server: SandboxServer, client: Client, header: str | None
+) -> None:
+    headers = {} if header is None else {"authorization": header}
+    response = requests.post(
+        client.url(), json=ORG_BODY, headers=headers, params=client.params, timeout=5
+    )
+    assert response.status_code == 401
+    payload = response.json()
+    assert payload["code"] == "UNAUTHORIZED"
+    assert payload["message"] == "Invalid API key"
+    assert len(payload["correlationId"]) == 36
+    (entry,) = server.request_log
+    assert (entry.auth_valid, entry.auth_present) == (False, header is not None)
+    assert KEY not in repr(server.request_log) + repr(server.config)
+
+
+@pytest.mark.parametrize("missing", ["projectIdentifier", "orgIdentifier"])
+def test_query_identifiers_are_required(client: Client, missing: str) -> None:
+    client.params.pop(missing)
+    response = client.create(ORG_BODY)
+    assert response.status_code == 400
+    assert missing in response.json()["message"]
+
+
+def test_status_progresses_then_download_matches_expected_rows(
+    server: SandboxServer, client: Client
+) -> None:
+    server.set_config(export_seconds=0.3)
+    created = client.create(ORG_BODY)
+    assert created.status_code == 201
+    payload = created.json()
+    assert payload["status"] == "QUEUED"
+    assert payload["message"] == "Export job created successfully"
+    assert payload["exportId"].startswith("exp_")
+    assert len(payload["exportId"]) == 12
+    assert payload["createdAt"].endswith("Z")
+    export_id = payload["exportId"]
+    early = client.download(export_id)
+    assert early.status_code == 409
+    assert client.wait(export_id) == ["QUEUED", "PROCESSING", "COMPLETED"]
+    polled = client.poll(export_id).json()
+    assert set(polled) == {"exportId", "status", "createdAt", "createdBy", "message"}
+    assert set(polled["createdBy"]) == {"userId", "name", "email"}
+
+    response = client.download(export_id)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/gzip"
+    assert int(response.headers["Content-Length"]) == len(response.content)
+    raw = gzip.decompress(response.content)
+    assert raw.split(b"\r\n", 1)[0].startswith(b"granularity,team,team_hierarchy,sprint,")
+    assert b'"Mobile ""iOS"" Team"' in raw
+    assert b'"Payments, Billing & Invoicing"' in raw
+    assert "Données Équipe".encode() in raw
+    assert csv_of(raw) == expected_rows(ORG_BODY, server.config)
+
+    record = server.export(export_id)
+    assert record.body == ORG_BODY
+    assert (record.polls, record.downloads) == (len(server.polls_for(export_id)), 2)
+    assert [e.status for e in server.requests_of("download")] == [409, 200]
+    assert server.requests_of("create")[0].body == ORG_BODY
+
+
+def test_download_of_team_scope_and_unknown_ids(client: Client) -> None:
+    export_id = client.completed_export(TEAM_BODY)
+    assert csv_of(gzip.decompress(client.download(export_id).content)) == expected_rows(
+        TEAM_BODY, client.server.config
+    )
+    assert client.poll("exp_00000000").status_code == 404
+    assert client.download("exp_00000000").json()["code"] == "NOT_FOUND"
+    client.params["projectIdentifier"] = "another"
+    assert client.poll(export_id).status_code == 404
+
+
+def test_duplicate_request_reuses_the_export(server: SandboxServer, client: Client) -> None:
+    first = client.create(ORG_BODY).json()["exportId"]
+    reordered = {k: ORG_BODY[k] for k in reversed(list(ORG_BODY))}
+    again = client.create(reordered)
+    assert again.status_code == 200
+    assert again.json()["exportId"] == first
+    assert again.json()["message"] == "Duplicate request - returning existing export"
+    client.wait(first)
+    assert client.create(ORG_BODY).json()["status"] == "COMPLETED"
+    assert server.export(first).creates == 3
+    other = dict(ORG_BODY, issueStatuses=["QA"])
+    assert client.create(other).json()["exportId"] != first
+    client.params["projectIdentifier"] = "proj2"
+    assert client.create(ORG_BODY).status_code == 201
+    server.set_config(duplicate_window_seconds=0)
+    assert client.create(ORG_BODY).status_code == 201
+    assert len(server.exports_created()) == 4
+
+
+def test_quiet_unless_verbose(server: SandboxServer, client: Client, capfd: Any) -> None:
+    client.create(ORG_BODY)
+    client.poll("exp_00000000")
+    assert capfd.readouterr().err == ""
+    server.set_config(verbose=True)
+    client.poll("exp_00000000")
+    err = capfd.readouterr().err
+    assert "exp_00000000" in err
+    assert KEY not in err
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+def test_429_with_and_without_retry_after(server: SandboxServer, client: Client) -> None:
+    server.set_faults(
+        [
+            Fault("create", "429", times=1),
+            Fault("create", "429_no_retry_after", times=1, after=1),
+            Fault("poll", "429", retry_after=7),
+        ]
+    )
+    first = client.create(ORG_BODY)
+    assert first.status_code == 429
+    assert first.headers["Retry-After"] == "1"
+    second = client.create(ORG_BODY)
+    assert second.status_code == 429
+    assert "Retry-After" not in second.headers
+    third = client.create(ORG_BODY)
+    assert third.status_code == 201
+    assert client.poll(third.json()["exportId"]).headers["Retry-After"] == "7"
+    assert [e.fault for e in server.requests_of("create")] == ["429", "429_no_retry_after", None]
+    assert len(server.exports_created()) == 1
+
+
+def test_after_and_times_and_any(server: SandboxServer, client: Client) -> None:
+    server.set_faults([Fault("any", "503", times=2, after=1)])
+    export_id = client.create(ORG_BODY).json()["exportId"]
+    codes = [client.create(ORG_BODY).status_code]
+    codes += [client.poll(export_id).status_code for _ in range(2)]
+    assert codes == [503, 503, 200]
+    server.set_faults([Fault("poll", "500", times=ALWAYS)])
+    assert {client.poll(export_id).status_code for _ in range(3)} == {500}
+
+
+def test_processed_fault_creates_the_export_but_loses_the_answer(
+    server: SandboxServer, client: Client
+) -> None:
+    server.set_faults([Fault("create", "502", process=True)])
+    assert client.create(ORG_BODY).status_code == 502
+    (record,) = server.exports_created()
+    retry = client.create(ORG_BODY)
+    assert retry.status_code == 200
+    assert retry.json()["exportId"] == record.export_id
+
+
+def test_html_non_json_and_drop(server: SandboxServer, client: Client) -> None:
+    server.set_faults(
+        [
+            Fault("create", "html"),
+            Fault("create", "non_json", after=1),
+            Fault("create", "drop", after=2),
+        ]
+    )
+    html = client.create(ORG_BODY)
+    assert (html.status_code, html.headers["Content-Type"]) == (502, "text/html; charset=utf-8")
+    assert html.text.startswith("<!DOCTYPE html>")
+    non_json = client.create(ORG_BODY)
+    assert non_json.status_code == 200
+    with pytest.raises(ValueError, match="Expecting value"):
+        non_json.json()
+    with pytest.raises(requests.ConnectionError):
+        client.create(ORG_BODY)
+    assert server.requests_of("create")[-1].status is None
+    assert client.create(ORG_BODY).status_code == 201
+
+
+def test_slow_triggers_a_read_timeout(server: SandboxServer, client: Client) -> None:
+    server.set_faults([Fault("poll", "slow", delay=0.5)])
+    export_id = client.create(ORG_BODY).json()["exportId"]
+    with pytest.raises(requests.ReadTimeout):
+        client.poll(export_id, timeout=0.15)
+    assert client.poll(export_id).status_code == 200
+
+
+def test_cut_download(server: SandboxServer, client: Client) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    server.set_faults([Fault("download", "cut")])
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        client.download(export_id)
+    with client.download(export_id, stream=True) as response:
+        assert gzip.decompress(response.raw.read()).startswith(b"granularity,")
+
+
+def test_redirect_to_another_host_name(server: SandboxServer, client: Client) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    server.set_faults([Fault("download", "redirect", times=2)])
+    redirect = client.download(export_id, allow_redirects=False)
+    assert redirect.status_code == 302
+    location = redirect.headers["Location"]
+    assert location.startswith(f"http://localhost:{server.port}/_blob/{export_id}?signature=")
+    followed = client.download(export_id)  # requests drops the key on a host change
+    assert csv_of(gzip.decompress(followed.content)) == expected_rows(ORG_BODY, server.config)
+    leaky = requests.get(location, headers=client.headers, timeout=5)
+    assert leaky.status_code == 200
+    blobs = server.requests_of("blob")
+    assert [(b.auth_present, b.status) for b in blobs] == [(False, 200), (True, 200)]
+    forged = location.rsplit("=", 1)[0] + "=0"
+    assert requests.get(forged, timeout=5).status_code == 404
+
+
+def test_plain_and_content_encoding(server: SandboxServer, client: Client) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    expected = expected_rows(ORG_BODY, server.config)
+    server.set_faults(
+        [Fault("download", "plain"), Fault("download", "content_encoding_gzip", after=1)]
+    )
+    plain = client.download(export_id)
+    assert plain.headers["Content-Type"].startswith("text/csv")
+    assert int(plain.headers["Content-Length"]) == len(plain.content)
+    assert csv_of(plain.content) == expected
+    encoded = client.download(export_id, stream=True)
+    assert encoded.headers["Content-Encoding"] == "gzip"
+    assert csv_of(gzip.decompress(encoded.raw.read(decode_content=False))) == expected
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["malformed_non_numeric", "malformed_missing_column", "malformed_duplicate_keys", "ragged"],
+)
+def test_malformed_downloads(server: SandboxServer, client: Client, kind: Any) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    header, rows = expected_rows(ORG_BODY, server.config)
+    server.set_faults([Fault("download", kind)])
+    raw = gzip.decompress(client.download(export_id).content).decode()
+    lines = list(csv.reader(io.StringIO(raw, newline="")))
+    if kind == "malformed_non_numeric":
+        assert lines[1][header.index("total_issues")] == "abc"
+    elif kind == "malformed_missing_column":
+        assert "total_issues" not in lines[0]
+        assert {len(line) for line in lines} == {len(header) - 1}
+    elif kind == "malformed_duplicate_keys":
+        assert lines[1] == lines[2]
+        assert len(lines) == len(rows) + 2
+    else:
+        assert len(lines[1]) == len(header) + 1
+    clean = client.download(export_id)  # the fault has worn off
+    assert csv_of(gzip.decompress(clean.content)) == (header, rows)
+
+
+def test_failed_and_stuck_exports(server: SandboxServer, client: Client) -> None:
+    server.set_config(fail_exports=1, stuck_exports=1)
+    failed = client.create(ORG_BODY).json()["exportId"]
+    assert client.wait(failed)[-1] == "FAILED"
+    assert client.download(failed).status_code == 409
+    stuck = client.create(ORG_BODY).json()["exportId"]
+    assert stuck != failed, "a FAILED export is never reused"
+    time.sleep(0.1)
+    assert client.poll(stuck).json()["status"] == "PROCESSING"
+    assert client.create(ORG_BODY).json()["exportId"] == stuck
+    fine = client.create(dict(ORG_BODY, issueStatuses=["QA"])).json()["exportId"]
+    assert client.wait(fine)[-1] == "COMPLETED"
+
+
+def test_status_case_code_unknown_status_and_forgetting(
+    server: SandboxServer, client: Client
+) -> None:
+    server.set_config(status_case="lower", create_status_code=202)
+    created = client.create(ORG_BODY)
+    assert (created.status_code, created.json()["status"]) == (202, "queued")
+    export_id = created.json()["exportId"]
+    assert client.wait(export_id, until="COMPLETED")[-1] == "completed"
+    server.set_config(unknown_status=True, status_case="upper")
+    assert client.poll(export_id).json()["status"] == "ARCHIVED"
+    server.forget_exports()
+    assert client.poll(export_id).status_code == 404
+    assert server.exports == {}
+
+
+def test_fault_parsing_and_validation() -> None:
+    assert Fault.parse("create:429:2") == Fault("create", "429", times=2)
+    assert Fault.parse("any:500:always:3") == Fault("any", "500", times=ALWAYS, after=3)
+    for bad in ("create", "create:teapot", "bogus:500", "create:500:x"):
+        with pytest.raises(ValueError, match="fault"):
+            Fault.parse(bad)
+    with pytest.raises(ValueError, match="only applies to downloads"):
+        Fault("create", "cut")
+    with pytest.raises(ValueError, match="create and poll"):
+        Fault("download", "non_json")
+    assert not Fault("any", "cut").applies_to("poll")
+
+
+def test_config_validation_and_changes(server: SandboxServer) -> None:
+    with pytest.raises(ValueError, match="create_status_code"):
+        SandboxConfig(create_status_code=204)
+    with pytest.raises(ValueError, match="host and port"):
+        server.set_config(port=1)
+    assert set(ConfigChanges.__annotations__) == {f.name for f in dataclasses.fields(SandboxConfig)}
+    server.set_faults([Fault("poll", "500")])
+    assert server.fault_plan.faults == (Fault("poll", "500"),)
+    assert server.base_url == f"http://127.0.0.1:{server.port}/sei/api"
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+
+
+def test_cli_refuses_remote_hosts() -> None:
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("::1")
+    assert is_loopback("localhost")
+    assert not is_loopback("192.0.2.1")
+    assert not is_loopback("example.com")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--host", "192.0.2.1", "--port", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_cli_serves_until_sigterm() -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tap_sei_time_in_status.sandbox.cli",
+            "--port",
+            "0",
+            "--api-key",
+            KEY,
+            "--fault",
+            "create:503:1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        assert base_url.endswith("/sei/api")
+        url = f"{base_url}{EXPORTS}"
+        params = {"projectIdentifier": "p", "orgIdentifier": "o"}
+        headers = {"authorization": f"ApiKey {KEY}"}
+        codes = [
+            requests.post(url, json=ORG_BODY, headers=headers, params=params, timeout=5).status_code
+            for _ in range(2)
+        ]
+        assert codes == [503, 201]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0

@@ -1,0 +1,277 @@
+"""The tap end to end against the sandbox over real HTTP: rows, keys, state, resume."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import signal
+import subprocess
+import typing as t
+from pathlib import Path
+
+from tap_sei_time_in_status.sandbox import Fault, SandboxServer
+from tests.conftest import API_KEY, csv_view, row_view, served_rows, tap_config
+from tests.tap_runner import TapRun, final_table, tap_command, without_provenance
+
+STATUS_COLUMNS = ["in_progress_hours", "in_review_hours", "qa_hours", "done_hours"]
+KEYS = [
+    "scope_id",
+    "granularity",
+    "aggregation_level",
+    "terminal_date_column",
+    "period",
+    "team_hierarchy",
+]
+
+Tap = t.Callable[..., TapRun]
+
+
+def assert_clean(run: TapRun) -> None:
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr
+    assert API_KEY not in run.stderr + run.stdout
+
+
+def test_every_served_row_exactly_once_typed(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(sandbox)
+    run = tap(config)
+    assert_clean(run)
+    records = run.records()
+    expected = served_rows(sandbox, config)
+    assert len(expected) > 50
+    assert sorted(map(repr, (row_view(r, STATUS_COLUMNS) for r in records))) == sorted(
+        map(repr, (csv_view(r, STATUS_COLUMNS) for r in expected))
+    )
+    for record in records:
+        assert isinstance(record["total_issues"], int)
+        for column in [*STATUS_COLUMNS, "total_lead_time_hours"]:
+            assert record[column] is None or isinstance(record[column], float)
+        assert record["granularity"] == "weekly"
+        assert record["aggregation_level"] == "team"
+        assert record["terminal_date_column"] == "issue_resolved_at"
+        assert record["export_id"].startswith("exp_")
+        assert record["window_start"] <= record["window_end"]
+        assert record["scope_type"] == (
+            "team" if record["scope_id"] == "team_abc123" else "org_tree"
+        )
+        assert "to_do_hours" in record["additional_columns"]
+    assert any(r[c] is None for r in records for c in STATUS_COLUMNS), "sandbox serves empty cells"
+
+
+def test_schema_keys_and_key_uniqueness(sandbox: SandboxServer, tap: Tap) -> None:
+    run = tap(tap_config(sandbox))
+    assert_clean(run)
+    schema = run.schema()
+    assert schema["key_properties"] == KEYS
+    assert schema["bookmark_properties"] == ["window_end"]
+    properties = schema["schema"]["properties"]
+    for column in [*STATUS_COLUMNS, "total_lead_time_hours"]:
+        assert "number" in properties[column]["type"]
+    assert "integer" in properties["total_issues"]["type"]
+    assert properties["window_end"]["format"] == "date"
+    counts = collections.Counter(tuple(r[k] for k in KEYS) for r in run.records())
+    assert counts
+    assert max(counts.values()) == 1
+
+
+def test_sprint_aggregation_keys_include_sprint(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(sandbox, aggregation_level="sprint", org_tree_names=[])
+    run = tap(config)
+    assert_clean(run)
+    assert run.schema()["key_properties"] == [*KEYS, "sprint"]
+    records = run.records()
+    assert records
+    assert all(r["sprint"] for r in records)
+    counts = collections.Counter(tuple(r[k] for k in [*KEYS, "sprint"]) for r in records)
+    assert max(counts.values()) == 1
+    assert len(records) == len(served_rows(sandbox, config))
+
+
+def test_exports_are_whole_periods_with_the_documented_body(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    run = tap(tap_config(sandbox))
+    assert_clean(run)
+    bodies = [entry.body for entry in sandbox.requests_of("create")]
+    team = [b for b in bodies if "teamId" in b["scope"]]
+    tree = [b for b in bodies if "orgTreeName" in b["scope"]]
+    # 2025-01-08 is a Wednesday: the first window starts on Monday 2025-01-06.
+    assert [(b["dateRange"]["start"], b["dateRange"]["end"]) for b in team] == [
+        ("2025-01-06", "2025-02-02"),
+        ("2025-02-03", "2025-03-02"),
+        ("2025-03-03", "2025-03-30"),
+        ("2025-03-31", "2025-04-16"),
+    ]
+    assert team[0] == {
+        "scope": {"teamId": "team_abc123"},
+        "dateRange": {"start": "2025-01-06", "end": "2025-02-02"},
+        "issueStatuses": ["In Progress", "In Review", "QA", "Done"],
+        "options": {
+            "aggregationLevel": "team",
+            "granularity": "weekly",
+            "terminalDateColumn": "issue_resolved_at",
+        },
+    }
+    assert tree[0]["scope"] == {"orgTreeName": "Engineering", "orgIdentifier": "default"}
+    for entry in sandbox.request_log:
+        assert entry.query.get("projectIdentifier") == "sei_demo"
+        assert entry.query.get("orgIdentifier") == "default"
+        assert entry.auth_valid
+
+
+def test_state_only_at_window_boundaries_and_one_bookmark_per_partition(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    run = tap(tap_config(sandbox))
+    assert_clean(run)
+    # Walk the output: every STATE follows all records of the window it bookmarks.
+    pending: list[dict[str, t.Any]] = []
+    previous: dict[str, str] = {}
+    for message in run.messages:
+        if message["type"] == "RECORD":
+            pending.append(message["record"])
+        elif message["type"] == "STATE":
+            bookmarks = _bookmarks(message["value"])
+            moved = {k: v for k, v in bookmarks.items() if previous.get(k) != v}
+            for record in pending:
+                assert moved.get(record["scope_id"]) == record["window_end"]
+            pending = []
+            previous = bookmarks
+    assert not pending, "records after the last STATE"
+    assert _bookmarks(run.last_state or {}) == {
+        "team_abc123": "2025-04-16",
+        "Engineering": "2025-04-16",
+    }
+
+
+def _bookmarks(state: dict[str, t.Any]) -> dict[str, str]:
+    partitions = state.get("bookmarks", {}).get("time_in_status", {}).get("partitions", [])
+    return {
+        p["context"]["scope_id"]: p["replication_key_value"]
+        for p in partitions
+        if "replication_key_value" in p
+    }
+
+
+def test_incremental_run_exports_only_the_lookback_window(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(sandbox)
+    first = tap(config)
+    assert_clean(first)
+    sandbox.reset_log()
+    second = tap(config, first.last_state)
+    assert_clean(second)
+    ranges = {
+        (b.body["dateRange"]["start"], b.body["dateRange"]["end"])
+        for b in sandbox.requests_of("create")
+    }
+    # Bookmark 2025-04-16 minus 7 days lies in the last window only.
+    assert ranges == {("2025-03-31", "2025-04-16")}
+    assert final_table([first, second], KEYS).keys() == final_table([first], KEYS).keys()
+    assert _bookmarks(second.last_state or {}) == _bookmarks(first.last_state or {})
+
+
+def test_bookmark_is_never_moved_back_by_the_lookback(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(
+        sandbox,
+        team_ids=["team_abc123"],
+        org_tree_names=[],
+        granularity="daily",
+        periods_per_window=1,
+        start_date="2025-03-01",
+        end_date="2025-03-10",
+        lookback_days=3,
+    )
+    first = tap(config)
+    assert_clean(first)
+    sandbox.reset_log()
+    second = tap(config, first.last_state)
+    assert_clean(second)
+    assert len(sandbox.requests_of("create")) == 4  # 03-07 .. 03-10
+    for state in second.states:
+        assert _bookmarks(state).get("team_abc123", "2025-03-10") == "2025-03-10"
+
+
+def test_resume_after_a_failed_run_loses_no_row(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(sandbox, max_export_attempts=1)
+    clean = tap(config)
+    assert_clean(clean)
+    # The third download serves a value the tap cannot type: the run stops there, with the
+    # windows before it bookmarked and nothing of the broken window emitted.
+    sandbox.set_faults([Fault("download", "malformed_non_numeric", after=2)])
+    broken = tap(config)
+    assert broken.returncode != 0
+    assert "is not a number" in broken.stderr
+    assert broken.last_state is not None
+    assert len(broken.states) >= 2
+    sandbox.set_faults([])
+    resumed = tap(config, broken.last_state)
+    assert_clean(resumed)
+    assert final_table([broken, resumed], KEYS).keys() == final_table([clean], KEYS).keys()
+    assert without_provenance(final_table([broken, resumed], KEYS)) == without_provenance(
+        final_table([clean], KEYS)
+    )
+
+
+def test_empty_window_still_advances_the_bookmark(sandbox: SandboxServer, tap: Tap) -> None:
+    sandbox.set_config(empty_ranges=[(dt.date(2025, 2, 3), dt.date(2025, 3, 2))])
+    config = tap_config(sandbox, org_tree_names=[])
+    run = tap(config)
+    assert_clean(run)
+    windows_with_rows = {r["window_start"] for r in run.records()}
+    assert "2025-02-03" not in windows_with_rows
+    bookmarks = [_bookmarks(s).get("team_abc123") for s in run.states]
+    assert "2025-03-02" in bookmarks
+
+
+def test_rejected_key_is_reported_without_the_key(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(sandbox, api_key="wrong-key-0d9e8f")
+    run = tap(config)
+    assert run.returncode != 0
+    assert "api_key" in run.stderr
+    assert "401" in run.stderr
+    assert "wrong-key-0d9e8f" not in run.stderr + run.stdout
+    assert not run.records()
+
+
+def test_bad_setting_ends_before_any_request_without_traceback(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    run = tap(tap_config(sandbox, start_date="2024-02-30", issue_statuses=[]))
+    assert run.returncode == 1
+    assert "start_date" in run.stderr
+    assert "issue_statuses" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not sandbox.request_log
+
+
+def test_killed_run_resumes_from_its_last_state_without_losing_rows(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path
+) -> None:
+    config = tap_config(sandbox)
+    clean = tap(config)
+    assert_clean(clean)
+    # Kill the tap (SIGKILL) right after the first window's STATE, mid-way into the next.
+    process = subprocess.Popen(
+        tap_command(tmp_path, config, None),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen: list[dict[str, t.Any]] = []
+    states = 0
+    for line in process.stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["type"] == "STATE":
+            states += 1
+            if states == 2:
+                break
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    killed = TapRun(seen, "", process.returncode)
+    assert killed.returncode == -signal.SIGKILL
+    assert killed.last_state is not None
+    resumed = tap(config, killed.last_state)
+    assert_clean(resumed)
+    assert final_table([killed, resumed], KEYS).keys() == final_table([clean], KEYS).keys()
