@@ -11,6 +11,7 @@ import datetime as dt
 import sys
 import time
 import typing as t
+from functools import cached_property
 
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -89,31 +90,30 @@ class TimeInStatusStream(Stream):
         started = time.monotonic()
         rows = exports = 0
         policy = ExportPolicy.from_settings(self.settings)
-        with self._client() as client:
-            for done, window in enumerate(windows, start=1):
-                request = ExportRequest.for_window(self.settings, scope, window)
-                job = ExportJob(client, request, policy, self.logger)
-                completed = job.run()
-                exports += completed.exports_created
-                window_rows = 0
-                try:
-                    for record in self._records(completed):
-                        window_rows += 1
-                        yield record
-                finally:
-                    completed.cleanup()
-                rows += window_rows
-                self._advance_bookmark(context, window.end)
-                self.logger.info(
-                    "%s: window %s done, %d row(s), export %s (%d/%d windows, %d rows so far)",
-                    scope,
-                    window,
-                    window_rows,
-                    completed.export_id,
-                    done,
-                    len(windows),
-                    rows,
-                )
+        for done, window in enumerate(windows, start=1):
+            request = ExportRequest.for_window(self.settings, scope, window)
+            job = ExportJob(self._client, request, policy, self.logger)
+            completed = job.run()
+            exports += completed.exports_created
+            window_rows = 0
+            try:
+                for record in self._records(completed):
+                    window_rows += 1
+                    yield record
+            finally:
+                completed.cleanup()
+            rows += window_rows
+            self._advance_bookmark(context, window.end)
+            self.logger.info(
+                "%s: window %s done, %d row(s), export %s (%d/%d windows, %d rows so far)",
+                scope,
+                window,
+                window_rows,
+                completed.export_id,
+                done,
+                len(windows),
+                rows,
+            )
         self.logger.info(
             "%s: sync summary: %d window(s), %d export(s), %d row(s) in %.1f s",
             scope,
@@ -154,7 +154,9 @@ class TimeInStatusStream(Stream):
                 ", ".join(new),
             )
 
+    @cached_property
     def _client(self) -> ExportApiClient:
+        """One HTTP session for the whole sync, shared by every partition and export."""
         return ExportApiClient(
             base_url=self.settings.base_url,
             api_key=self.settings.api_key,

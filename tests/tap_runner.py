@@ -63,6 +63,7 @@ def run_tap(
     *,
     timeout: float = 180,
     extra_args: t.Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> TapRun:
     command = [*tap_command(workdir, config, state), *extra_args]
     done = subprocess.run(
@@ -71,7 +72,7 @@ def run_tap(
         text=True,
         timeout=timeout,
         check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     messages = parse_messages(done.stdout) if "--about" not in extra_args else []
     return TapRun(messages, done.stderr, done.returncode, done.stdout)

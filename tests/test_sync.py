@@ -275,3 +275,40 @@ def test_killed_run_resumes_from_its_last_state_without_losing_rows(
     resumed = tap(config, killed.last_state)
     assert_clean(resumed)
     assert final_table([killed, resumed], KEYS).keys() == final_table([clean], KEYS).keys()
+
+
+def test_a_state_the_tap_did_not_write_is_refused(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(sandbox, org_tree_names=[])
+    for bookmark in [
+        {"replication_key": "updated_at", "replication_key_value": "2025-02-01T00:00:00Z"},
+        {"replication_key": "window_end", "replication_key_value": "last tuesday"},
+    ]:
+        state = {
+            "bookmarks": {
+                "time_in_status": {
+                    "partitions": [
+                        {"context": {"scope_type": "team", "scope_id": "team_abc123"}, **bookmark}
+                    ]
+                }
+            }
+        }
+        run = tap(config, state)
+        assert run.returncode == 1
+        assert "which this tap did not write" in run.stderr or "not a YYYY-MM-DD" in run.stderr
+        assert "Traceback" not in run.stderr
+        assert not run.records()
+        assert not sandbox.requests_of("create"), "refused before any export"
+
+
+def test_temporary_files_are_private_and_removed(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path
+) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    config = tap_config(sandbox, org_tree_names=[])
+    ok = tap(config, env={"TMPDIR": str(temp)})
+    assert_clean(ok)
+    sandbox.set_faults([Fault("download", "malformed_non_numeric")])
+    failed = tap(config, env={"TMPDIR": str(temp)})
+    assert failed.returncode == 1
+    assert list(temp.iterdir()) == []
