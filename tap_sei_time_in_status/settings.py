@@ -248,8 +248,31 @@ def config_jsonschema() -> dict[str, t.Any]:
     ).to_dict()
 
 
+NUMBER_SETTINGS = (
+    "poll_interval_seconds",
+    "max_poll_interval_seconds",
+    "export_timeout_seconds",
+    "request_timeout_seconds",
+)
+_NUMBER_TEXT = re.compile(r"^\s*[0-9]+(\.[0-9]*)?\s*$")
+
+
+def coerce_number_strings(config: t.MutableMapping[str, t.Any]) -> None:
+    """Read numbers that arrive as text ("2.5") as numbers.
+
+    Environment variables carry them so, through singer-sdk's `--config ENV` and through
+    Meltano (see meltano.yml); anything else is left for the checks to refuse.
+    """
+    for name in NUMBER_SETTINGS:
+        value = config.get(name)
+        if isinstance(value, str) and _NUMBER_TEXT.match(value):
+            config[name] = float(value)
+
+
 def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = None) -> Settings:
     """Check every setting and apply defaults; raise `SettingsError` listing all problems."""
+    config = dict(config)
+    coerce_number_strings(config)
     errors: list[str] = []
     today = today or dt.datetime.now(dt.timezone.utc).date()
 

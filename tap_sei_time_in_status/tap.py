@@ -20,6 +20,7 @@ from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.settings import (
     Settings,
     SettingsError,
+    coerce_number_strings,
     config_jsonschema,
     parse_settings,
 )
@@ -32,6 +33,8 @@ class TapSeiTimeInStatus(Tap):
     name = "tap-sei-time-in-status"
     config_jsonschema = config_jsonschema()
     message_writer_class = MsgSpecWriter
+    # The schema follows `issue_statuses`, so discovery needs (and checks) the settings.
+    dynamic_catalog = True
     # No BATCH (state is emitted per window, between records) and no ACTIVATE_VERSION
     # (the stream is incremental, never a full-table replace).
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
@@ -59,6 +62,7 @@ class TapSeiTimeInStatus(Tap):
         singer-sdk's JSON-schema check would stop at the first kind of problem and does not
         check dates; it still checks the built-in settings (stream maps, flattening).
         """
+        coerce_number_strings(self._config)  # for the SDK's own schema check below
         try:
             _ = self.settings
         except ConfigValidationError as e:

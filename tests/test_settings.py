@@ -106,3 +106,9 @@ def test_plain_http_is_allowed_to_loopback_only(host: str) -> None:
 def test_all_problems_are_reported_together() -> None:
     errors = errors_of(api_key="", granularity="hourly", start_date="2024-13-01")
     assert len(errors) == 3
+
+
+def test_numbers_given_as_text_are_read_as_numbers() -> None:
+    s = parse_settings({**GOOD, "poll_interval_seconds": "0.5", "export_timeout_seconds": "60"})
+    assert (s.poll_interval_seconds, s.export_timeout_seconds) == (0.5, 60.0)
+    assert "poll_interval_seconds" in errors_of(poll_interval_seconds="soon")[0]
