@@ -116,7 +116,7 @@ def expected(sandbox: SandboxServer) -> list[tuple[t.Any, ...]]:
     return sorted(csv_view(row, STATUS_COLUMNS) for row in rows)
 
 
-def as_float(value: t.Any) -> t.Any:  # noqa: ANN401
+def as_float(value: t.Any) -> t.Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
@@ -276,27 +276,12 @@ def test_snowflake_end_to_end(meltano: str, sandbox: SandboxServer, tmp_path: Pa
         run.env["TARGET_SNOWFLAKE_PRIVATE_KEY_PATH"] = os.environ["SNOWFLAKE_PRIVATE_KEY_PATH"]
     run.env["TARGET_SNOWFLAKE_DEFAULT_TARGET_SCHEMA"] = schema
     python = ROOT / ".meltano" / "loaders" / "target-snowflake" / "venv" / "bin" / "python"
-    query = (
-        "import os, snowflake.connector as s\n"
-        "c = s.connect(account=os.environ['TARGET_SNOWFLAKE_ACCOUNT'],"
-        " user=os.environ['TARGET_SNOWFLAKE_USER'],"
-        " password=os.environ.get('TARGET_SNOWFLAKE_PASSWORD'),"
-        " private_key_file=os.environ.get('TARGET_SNOWFLAKE_PRIVATE_KEY_PATH'),"
-        " role=os.environ.get('TARGET_SNOWFLAKE_ROLE'),"
-        " warehouse=os.environ['TARGET_SNOWFLAKE_WAREHOUSE'],"
-        " database=os.environ['TARGET_SNOWFLAKE_DATABASE'])\n"
-        "cur = c.cursor()\n"
-        "import sys\n"
-        "if sys.argv[1] == 'count':\n"
-        f"    print(cur.execute('select count(*) from {schema}.TIME_IN_STATUS').fetchone()[0])\n"
-        "else:\n"
-        f"    cur.execute('drop schema if exists {schema} cascade')\n"
-    )
+    query = [str(python), str(ROOT / "tests" / "snowflake_query.py")]
     try:
         run.run("target-snowflake")
         run.run("target-snowflake")
         count = subprocess.run(
-            [str(python), "-c", query, "count"],
+            [*query, "count", schema],
             env=run.env,
             capture_output=True,
             text=True,
@@ -304,4 +289,4 @@ def test_snowflake_end_to_end(meltano: str, sandbox: SandboxServer, tmp_path: Pa
         )
         assert int(count.stdout.strip()) == len(expected(sandbox))
     finally:
-        subprocess.run([str(python), "-c", query, "drop"], env=run.env, check=False)
+        subprocess.run([*query, "drop", schema], env=run.env, check=False)

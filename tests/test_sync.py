@@ -237,11 +237,13 @@ def test_rejected_key_is_reported_without_the_key(sandbox: SandboxServer, tap: T
 def test_bad_setting_ends_before_any_request_without_traceback(
     sandbox: SandboxServer, tap: Tap
 ) -> None:
-    run = tap(tap_config(sandbox, start_date="2024-02-30", issue_statuses=[]))
-    assert run.returncode == 1
-    assert "start_date" in run.stderr
-    assert "issue_statuses" in run.stderr
-    assert "Traceback" not in run.stderr
+    config = tap_config(sandbox, start_date="2024-02-30", issue_statuses=[])
+    for extra_args in [(), ("--discover",)]:  # Meltano discovers first
+        run = tap(config, extra_args=extra_args)
+        assert run.returncode == 1
+        assert "start_date" in run.stderr
+        assert "issue_statuses" in run.stderr
+        assert "Traceback" not in run.stderr
     assert not sandbox.request_log
 
 
