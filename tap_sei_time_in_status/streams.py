@@ -19,16 +19,12 @@ from typing_extensions import override
 
 from tap_sei_time_in_status.client import ExportApiClient
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.export_job import (
-    CompletedExport,
-    ExportJob,
-    ExportPolicy,
-    ExportRequest,
-)
+from tap_sei_time_in_status.export_job import CompletedExport, ExportPolicy, ExportRequest
+from tap_sei_time_in_status.pipeline import ExportPipeline
 from tap_sei_time_in_status.records import RecordParser, read_records
 from tap_sei_time_in_status.schema import REPLICATION_KEY, STREAM_NAME, primary_keys, record_schema
 from tap_sei_time_in_status.settings import Scope, Settings
-from tap_sei_time_in_status.windows import plan_windows, resume_windows
+from tap_sei_time_in_status.windows import Window, plan_windows, resume_windows
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -56,6 +52,9 @@ class TimeInStatusStream(Stream):
         self.primary_keys = primary_keys(settings)
         self._scopes = {scope.scope_id: scope for scope in settings.scopes}
         self._logged_additional: set[str] = set()
+        self._export_pipeline: ExportPipeline | None = None
+        self._plan: dict[str, list[Window]] = {}
+        self._partitions_left = 0
 
     @property
     @override
@@ -71,49 +70,38 @@ class TimeInStatusStream(Stream):
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         scope = self._scope(context)
-        bookmark = self._bookmark(context, scope)
-        all_windows = plan_windows(
-            self.settings.start_date,
-            self.settings.end_date,
-            self.settings.granularity,
-            self.settings.periods_per_window,
-        )
-        windows = resume_windows(all_windows, bookmark, self.settings.lookback_days)
-        self.logger.info(
-            "%s: %d of %d window(s) to export (bookmark %s, lookback %d day(s))",
-            scope,
-            len(windows),
-            len(all_windows),
-            bookmark.isoformat() if bookmark else "none",
-            self.settings.lookback_days,
-        )
+        pipeline, windows = self._pipeline(), self._plan[scope.scope_id]
         started = time.monotonic()
         rows = exports = 0
-        policy = ExportPolicy.from_settings(self.settings)
-        for done, window in enumerate(windows, start=1):
-            request = ExportRequest.for_window(self.settings, scope, window)
-            job = ExportJob(self._client, request, policy, self.logger)
-            completed = job.run()
-            exports += completed.exports_created
-            window_rows = 0
-            try:
-                for record in self._records(completed):
-                    window_rows += 1
-                    yield record
-            finally:
-                completed.cleanup()
-            rows += window_rows
-            self._advance_bookmark(context, window.end)
-            self.logger.info(
-                "%s: window %s done, %d row(s), export %s (%d/%d windows, %d rows so far)",
-                scope,
-                window,
-                window_rows,
-                completed.export_id,
-                done,
-                len(windows),
-                rows,
-            )
+        try:
+            for done, window in enumerate(windows, start=1):
+                completed = pipeline.take(ExportRequest.for_window(self.settings, scope, window))
+                exports += completed.exports_created
+                window_rows = 0
+                try:
+                    for record in self._records(completed):
+                        window_rows += 1
+                        yield record
+                finally:
+                    completed.cleanup()
+                rows += window_rows
+                self._advance_bookmark(context, window.end)
+                self.logger.info(
+                    "%s: window %s done, %d row(s), export %s (%d/%d windows, %d rows so far)",
+                    scope,
+                    window,
+                    window_rows,
+                    completed.export_id,
+                    done,
+                    len(windows),
+                    rows,
+                )
+        except BaseException:
+            self._close_pipeline()
+            raise
+        self._partitions_left -= 1
+        if not self._partitions_left:
+            self._close_pipeline()
         self.logger.info(
             "%s: sync summary: %d window(s), %d export(s), %d row(s) in %.1f s",
             scope,
@@ -122,6 +110,51 @@ class TimeInStatusStream(Stream):
             rows,
             time.monotonic() - started,
         )
+
+    def _pipeline(self) -> ExportPipeline:
+        """The sync's export pipeline, with every partition's windows planned in order.
+
+        Exports of later partitions start while earlier ones are still being emitted, so all
+        bookmarks are read here, once, before the first export.
+        """
+        if self._export_pipeline is None:
+            all_windows = plan_windows(
+                self.settings.start_date,
+                self.settings.end_date,
+                self.settings.granularity,
+                self.settings.periods_per_window,
+            )
+            self._plan = {}
+            for scope in self.settings.scopes:
+                bookmark = self._bookmark(scope.context, scope)
+                windows = resume_windows(all_windows, bookmark, self.settings.lookback_days)
+                self._plan[scope.scope_id] = windows
+                self.logger.info(
+                    "%s: %d of %d window(s) to export (bookmark %s, lookback %d day(s))",
+                    scope,
+                    len(windows),
+                    len(all_windows),
+                    bookmark.isoformat() if bookmark else "none",
+                    self.settings.lookback_days,
+                )
+            self._partitions_left = len(self.settings.scopes)
+            self._export_pipeline = ExportPipeline(
+                self._client,
+                ExportPolicy.from_settings(self.settings),
+                self.logger,
+                max_in_flight=self.settings.max_concurrent_exports,
+            )
+            self._export_pipeline.plan(
+                ExportRequest.for_window(self.settings, scope, window)
+                for scope in self.settings.scopes
+                for window in self._plan[scope.scope_id]
+            )
+        return self._export_pipeline
+
+    def _close_pipeline(self) -> None:
+        if self._export_pipeline is not None:
+            self._export_pipeline.close()
+            self._export_pipeline = None
 
     def _records(self, completed: CompletedExport) -> t.Iterator[dict[str, t.Any]]:
         window = completed.request.window

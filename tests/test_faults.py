@@ -69,7 +69,7 @@ def test_transient_faults_leave_the_output_identical(
 
 def test_429_waits_for_retry_after(sandbox: SandboxServer, tap: Tap) -> None:
     sandbox.set_faults([Fault("create", "429", retry_after=2)])
-    run = tap(small_config(sandbox))
+    run = tap(small_config(sandbox, max_concurrent_exports=1))  # one request stream to time
     assert run.returncode == 0, run.stderr[-2000:]
     creates = sandbox.requests_of("create")
     assert creates[0].status == 429
@@ -97,7 +97,7 @@ def test_redirected_download_gets_no_key_on_the_other_host(
 
 def test_failed_export_is_created_again(sandbox: SandboxServer, tap: Tap) -> None:
     sandbox.set_config(fail_exports=1)
-    config = small_config(sandbox)
+    config = small_config(sandbox, max_concurrent_exports=1)  # creates in window order
     run = tap(config)
     assert_same_rows_as_served(run, sandbox, config)
     creates = sandbox.requests_of("create")
@@ -110,9 +110,14 @@ def test_export_failing_every_attempt_ends_the_sync_naming_window_and_ids(
     sandbox: SandboxServer, tap: Tap
 ) -> None:
     sandbox.set_config(fail_exports=2)
-    run = tap(small_config(sandbox, max_export_attempts=2))
+    run = tap(small_config(sandbox, max_export_attempts=2, max_concurrent_exports=1))
     assert run.returncode == 1
-    ids = [e.export_id for e in sandbox.exports_created()]
+    ids = [
+        e.export_id
+        for e in sandbox.exports_created()
+        if e.body["dateRange"]["start"] == "2025-03-03"
+    ]
+    assert len(ids) == 2
     last_line = run.stderr.strip().splitlines()[-1]
     assert "team 'team_abc123' window 2025-03-03..2025-03-30" in last_line
     assert all(export_id in last_line for export_id in ids)
@@ -178,7 +183,7 @@ def test_malformed_csv_fails_naming_the_export(
     sandbox: SandboxServer, tap: Tap, kind: str, message: str
 ) -> None:
     sandbox.set_faults([Fault("download", t.cast("t.Any", kind))])
-    run = tap(small_config(sandbox))
+    run = tap(small_config(sandbox, max_concurrent_exports=1))  # the first export is hit
     assert run.returncode == 1
     assert message in run.stderr
     export_id = sandbox.exports_created()[0].export_id
