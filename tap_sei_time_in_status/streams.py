@@ -21,6 +21,7 @@ from tap_sei_time_in_status.client import ExportApiClient
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export_job import CompletedExport, ExportPolicy, ExportRequest
 from tap_sei_time_in_status.pipeline import ExportPipeline
+from tap_sei_time_in_status.record_writer import RecordWriter, can_write_directly
 from tap_sei_time_in_status.records import RecordParser, read_records
 from tap_sei_time_in_status.schema import REPLICATION_KEY, STREAM_NAME, primary_keys, record_schema
 from tap_sei_time_in_status.settings import Scope, Settings
@@ -55,6 +56,7 @@ class TimeInStatusStream(Stream):
         self._export_pipeline: ExportPipeline | None = None
         self._plan: dict[str, list[Window]] = {}
         self._partitions_left = 0
+        self._direct: RecordWriter | t.Literal[False] | None = None
 
     @property
     @override
@@ -68,6 +70,17 @@ class TimeInStatusStream(Stream):
         """Do nothing per record: bookmarks move in `get_records` once a window is done."""
 
     @override
+    def _write_record_message(self, record: Record) -> None:
+        """Write a record; directly when stream maps and selection leave it unchanged."""
+        if self._direct is None:
+            self._direct = RecordWriter(self.name) if can_write_directly(self) else False
+        if self._direct:
+            self._direct.write(record)
+            self.state_manager.is_flushed = False
+        else:
+            super()._write_record_message(record)
+
+    @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         scope = self._scope(context)
         pipeline, windows = self._pipeline(), self._plan[scope.scope_id]
@@ -77,6 +90,8 @@ class TimeInStatusStream(Stream):
             for done, window in enumerate(windows, start=1):
                 completed = pipeline.take(ExportRequest.for_window(self.settings, scope, window))
                 exports += completed.exports_created
+                if self._direct:
+                    self._direct.new_window()
                 window_rows = 0
                 try:
                     for record in self._records(completed):

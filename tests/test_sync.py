@@ -339,3 +339,17 @@ def test_exports_overlap_up_to_the_limit_and_records_stay_in_window_order(
     assert ends
     for scope_ends in ends.values():
         assert scope_ends == sorted(scope_ends)
+
+
+def test_stream_maps_still_apply(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(
+        sandbox,
+        org_tree_names=[],
+        stream_maps={"time_in_status": {"team": "team.upper()", "export_id": "__NULL__"}},
+    )
+    run = tap(config)
+    assert_clean(run)
+    records = run.records()
+    assert records
+    assert all(r["team"] == r["team"].upper() for r in records)
+    assert all("export_id" not in r for r in records)
