@@ -235,6 +235,13 @@ class ExportApiClient:
                     stream=stream,
                     allow_redirects=False,
                 )
+            except requests.exceptions.SSLError as e:
+                msg = (
+                    f"{method} {_redact_url(url)}: TLS certificate verification failed "
+                    f"({type(e).__name__}). The tap always verifies certificates; for a "
+                    "private CA set REQUESTS_CA_BUNDLE to its bundle."
+                )
+                raise SeiApiError(msg) from None
             except (requests.ConnectionError, requests.Timeout) as e:
                 msg = f"{method} {_redact_url(url)} failed: {type(e).__name__}"
                 raise RetryableError(msg) from None

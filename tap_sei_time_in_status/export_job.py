@@ -6,6 +6,8 @@ can run at once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import typing as t
@@ -78,6 +80,11 @@ class ExportRequest:
             },
         }
 
+    def digest(self) -> str:
+        """A short fingerprint of the body, so a resumed export answers the same question."""
+        canonical = json.dumps(self.body(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
     def __str__(self) -> str:
         return f"{self.scope} window {self.window}"
 
@@ -133,14 +140,35 @@ class ExportJob:
     exports_created: int = field(default=0, init=False)
     _started: float = field(default=0.0, init=False)
 
-    def run(self) -> CompletedExport:
-        """Create, poll and download, creating again after FAILED or a timeout."""
-        self._started = self.clock()
+    def start(self) -> ExportStatus:
+        """Create the export (the first attempt); the answer may already be COMPLETED."""
+        self._started = self._started or self.clock()
+        created = self.client.create_export(self.request.body())
+        self.exports_created += 1
+        self._log(created.export_id, f"created, {created.status}", created.message)
+        return created
+
+    def resume(self, export_id: str) -> ExportStatus | None:
+        """The status of an export an earlier run left in flight, or None if it is gone."""
+        self._started = self._started or self.clock()
+        try:
+            status = self.client.get_export(export_id)
+        except ExportNotFoundError:
+            self._log(export_id, "left in flight by an earlier run; the server no longer knows it")
+            return None
+        self._log(export_id, f"resumed from the state, {status.status}", status.message)
+        return status
+
+    def run(self, first: ExportStatus | None = None) -> CompletedExport:
+        """Poll and download, creating the export again after FAILED or a timeout.
+
+        `first` is the answer of `start` or `resume`; without it the job starts by creating.
+        """
+        self._started = self._started or self.clock()
         failures: list[str] = []
         for attempt in range(1, self.policy.max_export_attempts + 1):
-            created = self.client.create_export(self.request.body())
-            self.exports_created += 1
-            self._log(created.export_id, f"created, {created.status}", created.message)
+            created = first if first is not None else self.start()
+            first = None
             if any(f.startswith(f"{created.export_id} ") for f in failures):
                 self.logger.warning(
                     "%s: the API answered with the abandoned export %s again (an identical "
@@ -162,8 +190,7 @@ class ExportJob:
             )
         msg = (
             f"{self.request}: no export completed after {self.policy.max_export_attempts} "
-            f"attempt(s): {'; '.join(failures)}. Check the scope and options, raise "
-            "max_export_attempts or export_timeout_seconds, or shorten periods_per_window."
+            f"attempt(s): {'; '.join(failures)}"
         )
         raise ExportFailedError(msg)
 

@@ -4,10 +4,16 @@ A sync's wall time is mostly the server's export time, so exports of later windo
 partitions) are created and polled while earlier ones are downloaded and emitted. Records still
 leave in window order within a partition, which keeps the state resumable at window
 boundaries: a completed export waits on disk until its turn.
+
+Exports are created (or resumed) on the caller's thread, between windows, so that the caller
+can record each export id in the state before anything polls it; threads then poll and
+download. A window whose export fails on every attempt is split into halves of whole periods,
+down to a single period.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import typing as t
@@ -15,13 +21,19 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from tap_sei_time_in_status.client import ExportApiClient
+from tap_sei_time_in_status.client import ExportApiClient, ExportStatus
 from tap_sei_time_in_status.export_job import (
+    FAILED,
     CompletedExport,
+    ExportFailedError,
     ExportJob,
     ExportPolicy,
     ExportRequest,
 )
+from tap_sei_time_in_status.settings import Granularity
+from tap_sei_time_in_status.windows import split_window
+
+OnCreated = t.Callable[[ExportRequest, str], None]
 
 
 class ExportCancelledError(Exception):
@@ -29,7 +41,7 @@ class ExportCancelledError(Exception):
 
 
 class ExportPipeline:
-    """Runs planned `ExportJob`s, at most `max_in_flight` unconsumed at a time."""
+    """Runs planned exports, at most `max_in_flight` of them between creation and hand-back."""
 
     def __init__(
         self,
@@ -38,16 +50,20 @@ class ExportPipeline:
         logger: logging.Logger,
         *,
         max_in_flight: int,
+        on_created: OnCreated | None = None,
+        in_flight: t.Mapping[ExportRequest, str] | None = None,
         workdir: Path | None = None,
     ) -> None:
         self._client = client
         self._policy = policy
         self._logger = logger
         self._max_in_flight = max_in_flight
+        self._on_created = on_created
+        self._resume = dict(in_flight or {})
         self._workdir = workdir
         self._executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="export")
         self._planned: deque[ExportRequest] = deque()
-        self._started: deque[tuple[ExportRequest, Future[CompletedExport]]] = deque()
+        self._started: deque[tuple[ExportRequest, Future[list[CompletedExport]]]] = deque()
         self._stop = threading.Event()
         self.jobs: list[ExportJob] = []
 
@@ -56,8 +72,11 @@ class ExportPipeline:
         self._planned.extend(requests)
         self._start_more()
 
-    def take(self, request: ExportRequest) -> CompletedExport:
-        """Wait for the export of `request`, which must be the next one planned."""
+    def take(self, request: ExportRequest) -> list[CompletedExport]:
+        """The completed export(s) of `request`, which must be the next one planned.
+
+        More than one when the window had to be split; in window order.
+        """
         if not self._started:
             self._start_more()
         head, future = self._started.popleft()
@@ -77,22 +96,68 @@ class ExportPipeline:
         self._executor.shutdown(wait=True)
         for _, future in self._started:
             if future.done() and not future.cancelled() and future.exception() is None:
-                future.result().cleanup()
+                for completed in future.result():
+                    completed.cleanup()
         self._started.clear()
 
     def _start_more(self) -> None:
         while self._planned and len(self._started) < self._max_in_flight:
             request = self._planned.popleft()
-            job = ExportJob(
-                self._client,
+            job = self._job(request)
+            first = self._first_status(job)
+            self._started.append((request, self._executor.submit(self._run, job, first)))
+
+    def _first_status(self, job: ExportJob) -> ExportStatus:
+        """Resume the export an earlier run left in flight, or create one and report it."""
+        export_id = self._resume.pop(job.request, None)
+        if export_id is not None:
+            status = job.resume(export_id)
+            if status is not None and status.status != FAILED:
+                return status
+        created = job.start()
+        if self._on_created is not None:
+            self._on_created(job.request, created.export_id)
+        return created
+
+    def _run(self, job: ExportJob, first: ExportStatus | None) -> list[CompletedExport]:
+        """One window's export, split into halves while it keeps failing."""
+        try:
+            return [job.run(first)]
+        except ExportFailedError as failure:
+            request = job.request
+            halves = split_window(request.window, t.cast("Granularity", request.granularity))
+            if halves is None:
+                msg = (
+                    f"{failure} The window is a single period and cannot be split further. "
+                    "Retry later, or raise max_export_attempts or export_timeout_seconds."
+                )
+                raise ExportFailedError(msg) from None
+            self._logger.warning(
+                "%s: every attempt failed; exporting it again as %s and %s",
                 request,
-                self._policy,
-                self._logger,
-                workdir=self._workdir,
-                sleep=self._sleep,
+                *halves,
             )
-            self.jobs.append(job)
-            self._started.append((request, self._executor.submit(job.run)))
+            parts: list[CompletedExport] = []
+            try:
+                for half in halves:
+                    parts += self._run(self._job(dataclasses.replace(request, window=half)), None)
+            except BaseException:
+                for part in parts:
+                    part.cleanup()
+                raise
+            return parts
+
+    def _job(self, request: ExportRequest) -> ExportJob:
+        job = ExportJob(
+            self._client,
+            request,
+            self._policy,
+            self._logger,
+            workdir=self._workdir,
+            sleep=self._sleep,
+        )
+        self.jobs.append(job)
+        return job
 
     def _sleep(self, seconds: float) -> None:
         """A job's wait between polls, cut short when the pipeline closes."""

@@ -59,6 +59,64 @@ class _Column:
     additional: bool
 
 
+class KeyGuard:
+    """Refuses two rows of one export with the same key: a target would keep only one.
+
+    Exports come grouped by period, so only the current period's keys are held, and memory
+    does not grow with the number of periods. Should a finished period come back (an export
+    not grouped by period), the keys of every row so far are rebuilt from the file once and
+    all are kept from then on: slower and larger, never wrong.
+    """
+
+    def __init__(
+        self,
+        export_id: str,
+        key_names: t.Sequence[str],
+        key_indexes: t.Sequence[int],
+        reread: t.Callable[[], t.Iterator[tuple[int, list[str]]]] | None = None,
+    ) -> None:
+        self._export_id = export_id
+        self._names = list(key_names)
+        self._indexes = list(key_indexes)
+        self._period: str | None = None
+        self._seen: dict[tuple[str, ...], int] = {}
+        self._finished: set[str] = set()
+        self._everything = False
+        self.reread = reread
+
+    def check(self, row: list[str], line_number: t.Callable[[], int]) -> None:
+        """Remember the row's key; raise `CsvFormatError` if an earlier row had it."""
+        key = tuple(row[i] for i in self._indexes)
+        if not self._everything and key[0] != self._period:
+            if key[0] in self._finished:
+                self._keep_everything(line_number())
+            else:
+                if self._period is not None:
+                    self._finished.add(self._period)
+                self._period = key[0]
+                self._seen = {}
+        line = line_number()
+        earlier = self._seen.setdefault(key, line)
+        if earlier != line:
+            described = ", ".join(f"{n}={v!r}" for n, v in zip(self._names, key, strict=True))
+            msg = (
+                f"export {self._export_id}: lines {earlier} and {line} have the same key "
+                f"({described}); a target would keep only one of them"
+            )
+            raise CsvFormatError(msg)
+
+    def _keep_everything(self, before_line: int) -> None:
+        self._everything = True
+        self._seen = {}
+        if self.reread is None:
+            return
+        for number, row in self.reread():
+            if number >= before_line:
+                break
+            if row:
+                self._seen.setdefault(tuple(row[i] for i in self._indexes), number)
+
+
 class RecordParser:
     """Turns the rows of one export's CSV into records, with fields fixed by its header."""
 
@@ -88,6 +146,9 @@ class RecordParser:
         if duplicated:
             msg = f"export {export_id}: the CSV header repeats {', '.join(duplicated)}"
             raise CsvFormatError(msg)
+        key_columns = ["granularity", "team_hierarchy", *(["sprint"] if sprint else [])]
+        self.key_columns = [TEXT_COLUMNS.get(c, c) for c in key_columns]
+        self._key_indexes = [self.header.index(c) for c in key_columns]
         numbers = {*status_columns, *REQUIRED_NUMBER_COLUMNS}
         self._columns: list[_Column] = []
         self.additional_columns: list[str] = []
@@ -105,12 +166,16 @@ class RecordParser:
             self._columns.append(column)
 
     def parse(
-        self, rows: t.Iterator[list[str]], line_number: t.Callable[[], int]
+        self,
+        rows: t.Iterator[list[str]],
+        line_number: t.Callable[[], int],
+        reread: t.Callable[[], t.Iterator[tuple[int, list[str]]]] | None = None,
     ) -> t.Iterator[dict[str, t.Any]]:
         """Yield one record per row; raise `CsvFormatError` naming the line and column."""
         width = len(self.header)
         columns = self._columns
         static = self._static
+        guard = KeyGuard(self.export_id, self.key_columns, self._key_indexes, reread)
         for row in rows:
             if len(row) != width:
                 if not row:
@@ -120,6 +185,7 @@ class RecordParser:
                     f"the header has {width}"
                 )
                 raise CsvFormatError(msg)
+            guard.check(row, line_number)
             record: dict[str, t.Any] = dict(static)
             extra: dict[str, t.Any] = {}
             for column in columns:
@@ -174,10 +240,19 @@ def read_records(
         if on_header is not None:
             on_header(parser)
         try:
-            yield from parser.parse(reader, lambda: reader.line_num)
+            yield from parser.parse(reader, lambda: reader.line_num, lambda: _numbered_rows(path))
         except csv.Error as e:
             msg = f"export {export_id}, line {reader.line_num}: malformed CSV ({e})"
             raise CsvFormatError(msg) from None
         except UnicodeDecodeError as e:
             msg = f"export {export_id}: the CSV is not UTF-8 ({e})"
             raise CsvFormatError(msg) from None
+
+
+def _numbered_rows(path: Path) -> t.Iterator[tuple[int, list[str]]]:
+    """The data rows of a CSV file again, each with the line number it ends on."""
+    with path.open("r", encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, strict=True)
+        next(reader, None)
+        for row in reader:
+            yield reader.line_num, row

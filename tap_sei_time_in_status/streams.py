@@ -32,6 +32,24 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
 
+IN_FLIGHT_KEY = "in_flight_exports"
+
+
+def _is_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _same_window(entry: dict[str, str], request: ExportRequest) -> bool:
+    return (entry.get("window_start"), entry.get("window_end")) == (
+        request.window.start.isoformat(),
+        request.window.end.isoformat(),
+    )
+
+
 class StateError(SeiTapError):
     """The incoming state holds a bookmark this tap did not write."""
 
@@ -88,25 +106,30 @@ class TimeInStatusStream(Stream):
         rows = exports = 0
         try:
             for done, window in enumerate(windows, start=1):
-                completed = pipeline.take(ExportRequest.for_window(self.settings, scope, window))
-                exports += completed.exports_created
-                if self._direct:
-                    self._direct.new_window()
-                window_rows = 0
+                request = ExportRequest.for_window(self.settings, scope, window)
+                parts = pipeline.take(request)
                 try:
-                    for record in self._records(completed):
-                        window_rows += 1
-                        yield record
+                    window_rows = 0
+                    for completed in parts:  # more than one when the window was split
+                        exports += completed.exports_created
+                        if self._direct:
+                            self._direct.new_window()
+                        for record in self._records(completed):
+                            window_rows += 1
+                            yield record
+                        completed.cleanup()
+                        self._advance_bookmark(context, completed.request.window.end)
                 finally:
-                    completed.cleanup()
+                    for completed in parts:
+                        completed.cleanup()
                 rows += window_rows
-                self._advance_bookmark(context, window.end)
+                self._forget_in_flight(request)
                 self.logger.info(
                     "%s: window %s done, %d row(s), export %s (%d/%d windows, %d rows so far)",
                     scope,
                     window,
                     window_rows,
-                    completed.export_id,
+                    ", ".join(c.export_id for c in parts),
                     done,
                     len(windows),
                     rows,
@@ -133,6 +156,15 @@ class TimeInStatusStream(Stream):
         bookmarks are read here, once, before the first export.
         """
         if self._export_pipeline is None:
+            if "replication_key_value" in self.stream_state:
+                msg = (
+                    f"The state of stream {self.name!r} holds one stream-wide bookmark "
+                    f"({self.stream_state.get('replication_key')!r} = "
+                    f"{self.stream_state['replication_key_value']!r}); this tap keeps one per "
+                    "partition (team id or org tree) and did not write it. Fix or clear that "
+                    "state rather than re-syncing silently from start_date."
+                )
+                raise StateError(msg)
             all_windows = plan_windows(
                 self.settings.start_date,
                 self.settings.end_date,
@@ -158,6 +190,8 @@ class TimeInStatusStream(Stream):
                 ExportPolicy.from_settings(self.settings),
                 self.logger,
                 max_in_flight=self.settings.max_concurrent_exports,
+                on_created=self._note_in_flight,
+                in_flight=self._in_flight_from_state(),
             )
             self._export_pipeline.plan(
                 ExportRequest.for_window(self.settings, scope, window)
@@ -165,6 +199,62 @@ class TimeInStatusStream(Stream):
                 for window in self._plan[scope.scope_id]
             )
         return self._export_pipeline
+
+    def _in_flight_from_state(self) -> dict[ExportRequest, str]:
+        """Exports an earlier run created and did not finish, by the request they answer."""
+        found: dict[ExportRequest, str] = {}
+        for scope in self.settings.scopes:
+            for entry in self._in_flight_entries(scope):
+                window = Window(
+                    dt.date.fromisoformat(entry["window_start"]),
+                    dt.date.fromisoformat(entry["window_end"]),
+                )
+                request = ExportRequest.for_window(self.settings, scope, window)
+                if entry.get("request_digest") == request.digest():
+                    found[request] = entry["export_id"]
+        return found
+
+    def _in_flight_entries(self, scope: Scope) -> list[dict[str, str]]:
+        state = self.get_context_state(scope.context)
+        entries = state.get(IN_FLIGHT_KEY, [])
+        valid = isinstance(entries, list) and all(
+            isinstance(e, dict)
+            and all(isinstance(e.get(k), str) for k in ("export_id", "window_start", "window_end"))
+            and _is_date(e["window_start"])
+            and _is_date(e["window_end"])
+            for e in entries
+        )
+        if not valid:
+            msg = (
+                f"The state of stream {self.name!r}, partition {scope}, holds {IN_FLIGHT_KEY} "
+                f"{entries!r}, which this tap did not write; fix or clear that state."
+            )
+            raise StateError(msg)
+        return t.cast("list[dict[str, str]]", entries)
+
+    def _note_in_flight(self, request: ExportRequest, export_id: str) -> None:
+        """Put a new export in the state before it is polled, so a restart can resume it."""
+        state = self.get_context_state(request.scope.context)
+        entries = [e for e in state.get(IN_FLIGHT_KEY, []) if not _same_window(e, request)]
+        entries.append(
+            {
+                "export_id": export_id,
+                "window_start": request.window.start.isoformat(),
+                "window_end": request.window.end.isoformat(),
+                "request_digest": request.digest(),
+            }
+        )
+        state[IN_FLIGHT_KEY] = entries
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def _forget_in_flight(self, request: ExportRequest) -> None:
+        state = self.get_context_state(request.scope.context)
+        entries = state.get(IN_FLIGHT_KEY)
+        if entries:
+            state[IN_FLIGHT_KEY] = [e for e in entries if not _same_window(e, request)]
+            if not state[IN_FLIGHT_KEY]:
+                del state[IN_FLIGHT_KEY]
 
     def _close_pipeline(self) -> None:
         if self._export_pipeline is not None:

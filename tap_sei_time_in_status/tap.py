@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import typing as t
 from functools import cached_property
+from types import FrameType
 
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
@@ -90,6 +91,18 @@ class TapSeiTimeInStatus(Tap):
         except SeiTapError as e:
             cls.logger.error("%s", e)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """Stop on SIGTERM/SIGINT with exit code 128 + signal: an interrupted sync failed.
+
+        No state is written here: every window boundary already wrote its STATE, and the
+        windows in progress must not be bookmarked.
+        """
+        self.logger.warning(
+            "Stopped by signal %d; the state of the last finished window stands", signum
+        )
+        raise SystemExit(128 + signum)
 
     @override
     def discover_streams(self) -> t.Sequence[Stream]:

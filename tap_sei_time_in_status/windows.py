@@ -85,3 +85,20 @@ def resume_windows(
         return windows
     restart = bookmark - dt.timedelta(days=lookback_days)
     return [w for w in windows if w.end >= restart]
+
+
+def split_window(window: Window, granularity: Granularity) -> tuple[Window, Window] | None:
+    """Two halves of whole periods, or None for a single period, which cannot be split.
+
+    A window the server cannot finish is exported again as two smaller ones.
+    """
+    starts = [window.start]
+    while (following := next_period_start(starts[-1], granularity)) <= window.end:
+        starts.append(following)
+    if len(starts) < 2:
+        return None
+    middle = starts[len(starts) // 2]
+    return (
+        Window(window.start, middle - dt.timedelta(days=1)),
+        Window(middle, window.end),
+    )

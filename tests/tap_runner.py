@@ -74,7 +74,9 @@ def run_tap(
         check=False,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
-    messages = parse_messages(done.stdout) if "--about" not in extra_args else []
+    # --about and --discover print documents, not Singer messages.
+    singer = not {"--about", "--discover"} & set(extra_args)
+    messages = parse_messages(done.stdout) if singer else []
     return TapRun(messages, done.stderr, done.returncode, done.stdout)
 
 

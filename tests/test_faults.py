@@ -106,11 +106,14 @@ def test_failed_export_is_created_again(sandbox: SandboxServer, tap: Tap) -> Non
     assert "attempt 1 of 3 did not complete" in run.stderr
 
 
-def test_export_failing_every_attempt_ends_the_sync_naming_window_and_ids(
+def test_a_single_period_failing_every_attempt_ends_the_sync_naming_window_and_ids(
     sandbox: SandboxServer, tap: Tap
 ) -> None:
     sandbox.set_config(fail_exports=2)
-    run = tap(small_config(sandbox, max_export_attempts=2, max_concurrent_exports=1))
+    config = small_config(
+        sandbox, max_export_attempts=2, max_concurrent_exports=1, periods_per_window=1
+    )
+    run = tap(config)
     assert run.returncode == 1
     ids = [
         e.export_id
@@ -119,10 +122,29 @@ def test_export_failing_every_attempt_ends_the_sync_naming_window_and_ids(
     ]
     assert len(ids) == 2
     last_line = run.stderr.strip().splitlines()[-1]
-    assert "team 'team_abc123' window 2025-03-03..2025-03-30" in last_line
+    assert "team 'team_abc123' window 2025-03-03..2025-03-09" in last_line
+    assert "single period" in last_line
     assert all(export_id in last_line for export_id in ids)
     assert "Traceback" not in run.stderr
     assert not run.records()
+
+
+def test_a_window_failing_every_attempt_is_split_into_halves(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    sandbox.set_config(fail_exports=2)
+    config = small_config(sandbox, max_export_attempts=2, max_concurrent_exports=1)
+    run = tap(config)
+    assert_same_rows_as_served(run, sandbox, config)
+    ranges = [
+        (r.body["dateRange"]["start"], r.body["dateRange"]["end"])
+        for r in sandbox.requests_of("create")
+    ]
+    assert ("2025-03-03", "2025-03-16") in ranges
+    assert ("2025-03-17", "2025-03-30") in ranges
+    assert "exporting it again as 2025-03-03..2025-03-16 and 2025-03-17..2025-03-30" in run.stderr
+    windows = {(r["window_start"], r["window_end"]) for r in run.records()}
+    assert ("2025-03-03", "2025-03-16") in windows
 
 
 def test_stuck_export_times_out_and_is_created_again(sandbox: SandboxServer, tap: Tap) -> None:

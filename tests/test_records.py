@@ -130,3 +130,38 @@ def test_any_quoted_cell_round_trips(team: str, hierarchy: str, period: str) -> 
     with tempfile.TemporaryDirectory() as tmp:
         [record] = parse(Path(tmp) / "p.csv", buffer.getvalue())
     assert (record["period"], record["team"], record["team_hierarchy"]) == (period, team, hierarchy)
+
+
+def test_duplicate_keys_within_one_export_are_refused(tmp_path: Path) -> None:
+    text = f"{HEADER}\nJan 2026,A,E/A,1,1,1,2\nJan 2026,B,E/B,1,1,1,2\nJan 2026,A2,E/A,3,1,1,2\n"
+    with pytest.raises(
+        CsvFormatError,
+        match=r"export exp_1: lines 2 and 4 have the same key \(period='Jan 2026', "
+        r"team_hierarchy='E/A'\)",
+    ):
+        parse(tmp_path / "dup.csv", text)
+
+
+def test_same_team_in_other_periods_is_not_a_duplicate(tmp_path: Path) -> None:
+    text = f"{HEADER}\nJan 2026,A,E/A,1,1,1,2\nFeb 2026,A,E/A,1,1,1,2\nMar 2026,A,E/A,1,1,1,2\n"
+    assert len(parse(tmp_path / "ok.csv", text)) == 3
+
+
+def test_duplicates_are_found_in_an_export_not_grouped_by_period(tmp_path: Path) -> None:
+    text = (
+        f"{HEADER}\nJan 2026,A,E/A,1,1,1,2\nFeb 2026,A,E/A,1,1,1,2\n"
+        '"Jan 2026","B\nmultiline",E/B,1,1,1,2\nJan 2026,A,E/A,1,1,1,2\n'
+    )
+    with pytest.raises(CsvFormatError, match="lines 2 and 6 have the same key"):
+        parse(tmp_path / "unsorted.csv", text)
+    ungrouped_ok = (
+        f"{HEADER}\nJan 2026,A,E/A,1,1,1,2\nFeb 2026,A,E/A,1,1,1,2\nJan 2026,B,E/B,1,1,1,2\n"
+    )
+    assert len(parse(tmp_path / "unsorted-ok.csv", ungrouped_ok)) == 3
+
+
+def test_sprint_is_part_of_the_key(tmp_path: Path) -> None:
+    text = f"{HEADER},sprint\nQ1 2026,T,E/T,1,1,1,2,S1\nQ1 2026,T,E/T,1,1,1,2,S2\n"
+    assert len(parse(tmp_path / "s.csv", text, sprint=True)) == 2
+    with pytest.raises(CsvFormatError, match="sprint='S1'"):
+        parse(tmp_path / "s2.csv", text + "Q1 2026,T,E/T,1,1,1,2,S1\n", sprint=True)

@@ -16,6 +16,7 @@ from tap_sei_time_in_status.windows import (
     period_start,
     plan_windows,
     resume_windows,
+    split_window,
 )
 
 D = dt.date
@@ -140,3 +141,35 @@ def test_period_start_is_idempotent_and_contains_the_day(
     first = period_start(day, granularity)
     assert first <= day < next_period_start(first, granularity)
     assert period_start(first, granularity) == first
+
+
+def test_split_window_into_whole_period_halves() -> None:
+    assert split_window(Window(D(2024, 1, 1), D(2024, 3, 31)), "monthly") == (
+        Window(D(2024, 1, 1), D(2024, 1, 31)),
+        Window(D(2024, 2, 1), D(2024, 3, 31)),
+    )
+    assert split_window(Window(D(2024, 1, 1), D(2024, 1, 10)), "weekly") == (
+        Window(D(2024, 1, 1), D(2024, 1, 7)),
+        Window(D(2024, 1, 8), D(2024, 1, 10)),
+    )
+    assert split_window(Window(D(2024, 4, 1), D(2024, 5, 15)), "quarterly") is None
+    assert split_window(Window(D(2024, 4, 1), D(2024, 4, 1)), "daily") is None
+
+
+@given(
+    start=dates,
+    days=st.integers(min_value=0, max_value=400),
+    granularity=st.sampled_from(GRANULARITIES),
+)
+def test_split_halves_cover_the_window_with_whole_periods(
+    start: dt.date, days: int, granularity: Granularity
+) -> None:
+    window = plan_windows(start, start + dt.timedelta(days=days), granularity, 1000)[0]
+    halves = split_window(window, granularity)
+    if halves is None:
+        assert next_period_start(window.start, granularity) > window.end
+        return
+    first, second = halves
+    assert (first.start, second.end) == (window.start, window.end)
+    assert second.start == first.end + dt.timedelta(days=1)
+    assert period_start(second.start, granularity) == second.start
