@@ -16,6 +16,7 @@ from pathlib import Path
 from tap_sei_time_in_status.errors import SeiTapError
 
 Converter = t.Callable[[str], t.Any]
+PeriodDates = t.Callable[[str], tuple[str | None, str | None]]
 
 PERIOD_COLUMN = "granularity"  # the CSV names the period label after the option
 TEXT_COLUMNS = {"granularity": "period", "team": "team", "team_hierarchy": "team_hierarchy"}
@@ -128,8 +129,10 @@ class RecordParser:
         sprint: bool,
         export_id: str,
         static_fields: t.Mapping[str, t.Any],
+        period_dates: PeriodDates | None = None,
     ) -> None:
         self.export_id = export_id
+        self._period_dates = period_dates
         self._static = dict(static_fields)
         self.header = [name.strip() for name in header]
         required = [*TEXT_COLUMNS, *INTEGER_COLUMNS, *status_columns, *REQUIRED_NUMBER_COLUMNS]
@@ -175,6 +178,7 @@ class RecordParser:
         width = len(self.header)
         columns = self._columns
         static = self._static
+        period_dates = self._period_dates
         guard = KeyGuard(self.export_id, self.key_columns, self._key_indexes, reread)
         for row in rows:
             if len(row) != width:
@@ -207,6 +211,8 @@ class RecordParser:
                 else:
                     record[column.field] = value
             record["additional_columns"] = extra
+            if period_dates is not None:
+                record["period_start"], record["period_end"] = period_dates(record["period"])
             yield record
 
 
@@ -218,6 +224,7 @@ def read_records(
     export_id: str,
     static_fields: t.Mapping[str, t.Any],
     on_header: t.Callable[[RecordParser], None] | None = None,
+    period_dates: PeriodDates | None = None,
 ) -> t.Iterator[dict[str, t.Any]]:
     """Stream the records of one export's plain CSV file (UTF-8, BOM and CRLF tolerated)."""
     with path.open("r", encoding="utf-8-sig", newline="") as f:
@@ -236,6 +243,7 @@ def read_records(
             sprint=sprint,
             export_id=export_id,
             static_fields=static_fields,
+            period_dates=period_dates,
         )
         if on_header is not None:
             on_header(parser)
@@ -256,3 +264,38 @@ def _numbered_rows(path: Path) -> t.Iterator[tuple[int, list[str]]]:
         next(reader, None)
         for row in reader:
             yield reader.line_num, row
+
+
+LONG_FIELDS = (
+    "period",
+    "period_start",
+    "period_end",
+    "team",
+    "team_hierarchy",
+    "sprint",
+    "total_issues",
+    "scope_type",
+    "scope_id",
+    "window_start",
+    "window_end",
+    "granularity",
+    "aggregation_level",
+    "terminal_date_column",
+    "export_id",
+)
+
+
+def long_records(
+    record: t.Mapping[str, t.Any], statuses: t.Mapping[str, str]
+) -> t.Iterator[dict[str, t.Any]]:
+    """One record per status of a `time_in_status` record: `status`, `hours`, the same keys.
+
+    The configured statuses come first, named as configured; then every `*_hours` column the
+    export added on its own (kept in `additional_columns`), named after the column.
+    """
+    common = {name: record[name] for name in LONG_FIELDS if name in record}
+    for status, column in statuses.items():
+        yield {**common, "status": status, "hours": record[column]}
+    for column, hours in record["additional_columns"].items():
+        if column.endswith("_hours"):
+            yield {**common, "status": column.removesuffix("_hours"), "hours": hours}

@@ -9,6 +9,7 @@ from singer_sdk import typing as th
 from tap_sei_time_in_status.settings import Settings
 
 STREAM_NAME = "time_in_status"
+LONG_STREAM_NAME = "time_in_status_by_status"
 REPLICATION_KEY = "window_end"
 
 
@@ -31,6 +32,7 @@ def record_schema(settings: Settings) -> dict[str, t.Any]:
     """JSON schema of a record: CSV fields, one `<slug>_hours` per status, tap fields."""
     properties: list[th.Property[t.Any]] = [
         th.Property("period", th.StringType, required=True, description="Period label"),
+        *_period_dates(),
         th.Property("team", th.StringType, description="Team name"),
         th.Property("team_hierarchy", th.StringType, required=True),
     ]
@@ -48,6 +50,52 @@ def record_schema(settings: Settings) -> dict[str, t.Any]:
             th.ObjectType(additional_properties=True),
             description="CSV columns the schema does not name, kept rather than dropped",
         ),
+        th.Property(
+            "scope_type", th.StringType, required=True, allowed_values=["team", "org_tree"]
+        ),
+        th.Property("scope_id", th.StringType, required=True),
+        th.Property("window_start", th.DateType, required=True),
+        th.Property(REPLICATION_KEY, th.DateType, required=True),
+        th.Property("granularity", th.StringType, required=True),
+        th.Property("aggregation_level", th.StringType, required=True),
+        th.Property("terminal_date_column", th.StringType, required=True),
+        th.Property("export_id", th.StringType, required=True),
+    ]
+    return th.PropertiesList(*properties).to_dict()
+
+
+def _period_dates() -> list[th.Property[t.Any]]:
+    return [
+        th.Property("period_start", th.DateType, description="First day of the period"),
+        th.Property("period_end", th.DateType, description="Last day of the period"),
+    ]
+
+
+def long_primary_keys(settings: Settings) -> list[str]:
+    """The wide stream's keys plus the status."""
+    return [*primary_keys(settings), "status"]
+
+
+def long_record_schema(settings: Settings) -> dict[str, t.Any]:
+    """One record per period x team (x sprint) x status."""
+    properties: list[th.Property[t.Any]] = [
+        th.Property("period", th.StringType, required=True, description="Period label"),
+        *_period_dates(),
+        th.Property("team", th.StringType),
+        th.Property("team_hierarchy", th.StringType, required=True),
+    ]
+    if settings.aggregation_level == "sprint":
+        properties.append(th.Property("sprint", th.StringType, required=True))
+    properties += [
+        th.Property(
+            "status",
+            th.StringType,
+            required=True,
+            description="The configured status name, or the column name without _hours for "
+            "a status column the export added",
+        ),
+        th.Property("hours", th.NumberType, description="Hours in the status"),
+        th.Property("total_issues", th.IntegerType),
         th.Property(
             "scope_type", th.StringType, required=True, allowed_values=["team", "org_tree"]
         ),

@@ -1,15 +1,17 @@
-"""The `time_in_status` stream: one partition per scope, one export per date window.
+"""The streams `time_in_status` and `time_in_status_by_status`, fed by the same exports.
 
-The stream only orchestrates. Windows come from `windows`, the export lifecycle from
-`export_job`, rows from `records`; here they are put in order and the bookmark of a
-partition is moved to a window's end once every row of that window has been emitted.
+`time_in_status` has one record per CSV row, `time_in_status_by_status` one per row and
+status. The streams only orchestrate. Windows come from `windows`, the export lifecycle from
+`pipeline`/`export_job`, rows from `records`, the state's shape from `state`. `time_in_status`
+drives every export; `time_in_status_by_status` is its child, so that selecting either, or
+both, runs one export per window. A partition's bookmark moves to a window's end once every
+row of that window has been emitted, in both streams.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
-import time
 import typing as t
 from functools import cached_property
 
@@ -17,63 +19,50 @@ from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
+from tap_sei_time_in_status import state as partition_state
 from tap_sei_time_in_status.client import ExportApiClient
-from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export_job import CompletedExport, ExportPolicy, ExportRequest
+from tap_sei_time_in_status.periods import period_dates
 from tap_sei_time_in_status.pipeline import ExportPipeline
+from tap_sei_time_in_status.progress import Progress
 from tap_sei_time_in_status.record_writer import RecordWriter, can_write_directly
-from tap_sei_time_in_status.records import RecordParser, read_records
-from tap_sei_time_in_status.schema import REPLICATION_KEY, STREAM_NAME, primary_keys, record_schema
+from tap_sei_time_in_status.records import RecordParser, long_records, read_records
+from tap_sei_time_in_status.schema import (
+    LONG_STREAM_NAME,
+    REPLICATION_KEY,
+    STREAM_NAME,
+    long_primary_keys,
+    long_record_schema,
+    primary_keys,
+    record_schema,
+)
 from tap_sei_time_in_status.settings import Scope, Settings
+from tap_sei_time_in_status.state import StateError
 from tap_sei_time_in_status.windows import Window, plan_windows, resume_windows
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context, Record
 
-
-IN_FLIGHT_KEY = "in_flight_exports"
-
-
-def _is_date(value: str) -> bool:
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+__all__ = ["StateError", "TimeInStatusByStatusStream", "TimeInStatusStream"]
 
 
-def _same_window(entry: dict[str, str], request: ExportRequest) -> bool:
-    return (entry.get("window_start"), entry.get("window_end")) == (
-        request.window.start.isoformat(),
-        request.window.end.isoformat(),
-    )
+class _WindowedStream(Stream):
+    """What both streams share: partitions per scope, window-boundary state, fast output."""
 
-
-class StateError(SeiTapError):
-    """The incoming state holds a bookmark this tap did not write."""
-
-
-class TimeInStatusStream(Stream):
-    """Hours issues spend in each workflow status, per team (or sprint) and period."""
-
-    name = STREAM_NAME
     replication_key = REPLICATION_KEY
     is_sorted = True
-    # State is written by this stream at window boundaries only, never every N records.
+    # State is written at window boundaries only, never every N records.
     STATE_MSG_FREQUENCY = sys.maxsize
     # The parser already emits JSON-ready values of the schema's types.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: Tap, settings: Settings) -> None:
+    def __init__(
+        self, tap: Tap, settings: Settings, name: str, schema: dict[str, t.Any], keys: list[str]
+    ) -> None:
         self.settings = settings
-        super().__init__(tap, schema=record_schema(settings), name=STREAM_NAME)
-        self.primary_keys = primary_keys(settings)
-        self._scopes = {scope.scope_id: scope for scope in settings.scopes}
-        self._logged_additional: set[str] = set()
-        self._export_pipeline: ExportPipeline | None = None
-        self._plan: dict[str, list[Window]] = {}
-        self._partitions_left = 0
+        super().__init__(tap, schema=schema, name=name)
+        self.primary_keys = keys
         self._direct: RecordWriter | t.Literal[False] | None = None
 
     @property
@@ -85,7 +74,7 @@ class TimeInStatusStream(Stream):
     def _increment_stream_state(
         self, latest_record: Record, *, context: Context | None = None
     ) -> None:
-        """Do nothing per record: bookmarks move in `get_records` once a window is done."""
+        """Do nothing per record: bookmarks move once a window's rows are all emitted."""
 
     @override
     def _write_record_message(self, record: Record) -> None:
@@ -98,73 +87,120 @@ class TimeInStatusStream(Stream):
         else:
             super()._write_record_message(record)
 
+    def new_window(self) -> None:
+        """The records that follow were extracted now."""
+        if self._direct:
+            self._direct.new_window()
+
+    def bookmark(self, scope: Scope) -> dt.date | None:
+        """The partition's bookmark, checked to be one this tap wrote."""
+        partition_state.check_stream_state(self.stream_state, self.name)
+        return partition_state.read_bookmark(
+            self.get_context_state(scope.context), self.name, scope
+        )
+
+    def advance_bookmark(self, scope: Scope, window_end: dt.date) -> None:
+        """A window of this partition is fully emitted."""
+        partition_state.advance_bookmark(self.get_context_state(scope.context), window_end)
+        self.state_manager.is_flushed = False
+
+
+class TimeInStatusStream(_WindowedStream):
+    """Hours issues spend in each workflow status, per team (or sprint) and period."""
+
+    def __init__(self, tap: Tap, settings: Settings) -> None:
+        super().__init__(
+            tap, settings, STREAM_NAME, record_schema(settings), primary_keys(settings)
+        )
+        self._scopes = {scope.scope_id: scope for scope in settings.scopes}
+        self._logged_additional: set[str] = set()
+        self._unrecognised_labels: set[str] = set()
+        self._export_pipeline: ExportPipeline | None = None
+        self._plan: dict[str, list[Window]] = {}
+        self._partitions_left = 0
+        self._progress: Progress | None = None
+
+    @override
+    def generate_child_contexts(
+        self, record: Record, context: Context | None
+    ) -> t.Iterable[Context | None]:
+        """None: the child's records are written from each export, not per parent record."""
+        return ()
+
+    @property
+    def by_status(self) -> TimeInStatusByStatusStream | None:
+        """The long-format child when it is selected."""
+        for child in self.child_streams:
+            if isinstance(child, TimeInStatusByStatusStream) and child.selected:
+                return child
+        return None
+
+    def _selected_streams(self) -> list[_WindowedStream]:
+        streams: list[_WindowedStream] = [self] if self.selected else []
+        if self.by_status is not None:
+            streams.append(self.by_status)
+        return streams
+
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         scope = self._scope(context)
         pipeline, windows = self._pipeline(), self._plan[scope.scope_id]
-        started = time.monotonic()
-        rows = exports = 0
+        long = self.by_status
+        progress = self._progress
+        assert progress is not None  # noqa: S101 - set up with the pipeline
         try:
-            for done, window in enumerate(windows, start=1):
+            for window in windows:
                 request = ExportRequest.for_window(self.settings, scope, window)
                 parts = pipeline.take(request)
                 try:
-                    window_rows = 0
                     for completed in parts:  # more than one when the window was split
-                        exports += completed.exports_created
-                        if self._direct:
-                            self._direct.new_window()
+                        for stream in self._selected_streams():
+                            stream.new_window()
+                        rows = 0
                         for record in self._records(completed):
-                            window_rows += 1
+                            rows += 1
+                            if long is not None:
+                                for long_record in long_records(record, self._statuses):
+                                    long.write(long_record)
                             yield record
                         completed.cleanup()
-                        self._advance_bookmark(context, completed.request.window.end)
+                        progress.window_done(
+                            scope, completed, rows, last_part=completed is parts[-1]
+                        )
+                        for stream in self._selected_streams():
+                            stream.advance_bookmark(scope, completed.request.window.end)
+                        partition_state.forget_in_flight(
+                            self.get_context_state(scope.context), completed.request
+                        )
+                        self._write_state()
                 finally:
                     for completed in parts:
                         completed.cleanup()
-                rows += window_rows
-                self._forget_in_flight(request)
-                self.logger.info(
-                    "%s: window %s done, %d row(s), export %s (%d/%d windows, %d rows so far)",
-                    scope,
-                    window,
-                    window_rows,
-                    ", ".join(c.export_id for c in parts),
-                    done,
-                    len(windows),
-                    rows,
-                )
+                partition_state.forget_in_flight(self.get_context_state(scope.context), request)
         except BaseException:
             self._close_pipeline()
             raise
         self._partitions_left -= 1
         if not self._partitions_left:
             self._close_pipeline()
-        self.logger.info(
-            "%s: sync summary: %d window(s), %d export(s), %d row(s) in %.1f s",
-            scope,
-            len(windows),
-            exports,
-            rows,
-            time.monotonic() - started,
-        )
+            progress.summary()
+
+    @cached_property
+    def _statuses(self) -> dict[str, str]:
+        return self.settings.status_columns
+
+    def _write_state(self) -> None:
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     def _pipeline(self) -> ExportPipeline:
         """The sync's export pipeline, with every partition's windows planned in order.
 
         Exports of later partitions start while earlier ones are still being emitted, so all
-        bookmarks are read here, once, before the first export.
+        bookmarks are read here, once, before the first export. A partition starts at the
+        earliest bookmark of the selected streams.
         """
         if self._export_pipeline is None:
-            if "replication_key_value" in self.stream_state:
-                msg = (
-                    f"The state of stream {self.name!r} holds one stream-wide bookmark "
-                    f"({self.stream_state.get('replication_key')!r} = "
-                    f"{self.stream_state['replication_key_value']!r}); this tap keeps one per "
-                    "partition (team id or org tree) and did not write it. Fix or clear that "
-                    "state rather than re-syncing silently from start_date."
-                )
-                raise StateError(msg)
             all_windows = plan_windows(
                 self.settings.start_date,
                 self.settings.end_date,
@@ -173,7 +209,8 @@ class TimeInStatusStream(Stream):
             )
             self._plan = {}
             for scope in self.settings.scopes:
-                bookmark = self._bookmark(scope.context, scope)
+                bookmarks = [stream.bookmark(scope) for stream in self._selected_streams()]
+                bookmark = None if None in bookmarks else min(t.cast("list[dt.date]", bookmarks))
                 windows = resume_windows(all_windows, bookmark, self.settings.lookback_days)
                 self._plan[scope.scope_id] = windows
                 self.logger.info(
@@ -185,6 +222,11 @@ class TimeInStatusStream(Stream):
                     self.settings.lookback_days,
                 )
             self._partitions_left = len(self.settings.scopes)
+            self._progress = Progress(
+                self.logger, {s.scope_id: len(w) for s, w in self._scope_plan()}
+            )
+            if self.by_status is not None:
+                self.by_status.start()
             self._export_pipeline = ExportPipeline(
                 self._client,
                 ExportPolicy.from_settings(self.settings),
@@ -195,16 +237,20 @@ class TimeInStatusStream(Stream):
             )
             self._export_pipeline.plan(
                 ExportRequest.for_window(self.settings, scope, window)
-                for scope in self.settings.scopes
-                for window in self._plan[scope.scope_id]
+                for scope, windows in self._scope_plan()
+                for window in windows
             )
         return self._export_pipeline
+
+    def _scope_plan(self) -> list[tuple[Scope, list[Window]]]:
+        return [(scope, self._plan[scope.scope_id]) for scope in self.settings.scopes]
 
     def _in_flight_from_state(self) -> dict[ExportRequest, str]:
         """Exports an earlier run created and did not finish, by the request they answer."""
         found: dict[ExportRequest, str] = {}
         for scope in self.settings.scopes:
-            for entry in self._in_flight_entries(scope):
+            state = self.get_context_state(scope.context)
+            for entry in partition_state.in_flight_entries(state, self.name, scope):
                 window = Window(
                     dt.date.fromisoformat(entry["window_start"]),
                     dt.date.fromisoformat(entry["window_end"]),
@@ -214,47 +260,12 @@ class TimeInStatusStream(Stream):
                     found[request] = entry["export_id"]
         return found
 
-    def _in_flight_entries(self, scope: Scope) -> list[dict[str, str]]:
-        state = self.get_context_state(scope.context)
-        entries = state.get(IN_FLIGHT_KEY, [])
-        valid = isinstance(entries, list) and all(
-            isinstance(e, dict)
-            and all(isinstance(e.get(k), str) for k in ("export_id", "window_start", "window_end"))
-            and _is_date(e["window_start"])
-            and _is_date(e["window_end"])
-            for e in entries
-        )
-        if not valid:
-            msg = (
-                f"The state of stream {self.name!r}, partition {scope}, holds {IN_FLIGHT_KEY} "
-                f"{entries!r}, which this tap did not write; fix or clear that state."
-            )
-            raise StateError(msg)
-        return t.cast("list[dict[str, str]]", entries)
-
     def _note_in_flight(self, request: ExportRequest, export_id: str) -> None:
         """Put a new export in the state before it is polled, so a restart can resume it."""
-        state = self.get_context_state(request.scope.context)
-        entries = [e for e in state.get(IN_FLIGHT_KEY, []) if not _same_window(e, request)]
-        entries.append(
-            {
-                "export_id": export_id,
-                "window_start": request.window.start.isoformat(),
-                "window_end": request.window.end.isoformat(),
-                "request_digest": request.digest(),
-            }
+        partition_state.note_in_flight(
+            self.get_context_state(request.scope.context), request, export_id
         )
-        state[IN_FLIGHT_KEY] = entries
-        self.state_manager.is_flushed = False
-        self._write_state_message()
-
-    def _forget_in_flight(self, request: ExportRequest) -> None:
-        state = self.get_context_state(request.scope.context)
-        entries = state.get(IN_FLIGHT_KEY)
-        if entries:
-            state[IN_FLIGHT_KEY] = [e for e in entries if not _same_window(e, request)]
-            if not state[IN_FLIGHT_KEY]:
-                del state[IN_FLIGHT_KEY]
+        self._write_state()
 
     def _close_pipeline(self) -> None:
         if self._export_pipeline is not None:
@@ -275,12 +286,28 @@ class TimeInStatusStream(Stream):
         }
         return read_records(
             completed.csv_path,
-            status_columns=list(self.settings.status_columns.values()),
+            status_columns=list(self._statuses.values()),
             sprint=self.settings.aggregation_level == "sprint",
             export_id=completed.export_id,
             static_fields=static,
             on_header=self._note_additional_columns,
+            period_dates=lambda label: self._period_dates(label, window),
         )
+
+    def _period_dates(self, label: str, window: Window) -> tuple[str | None, str | None]:
+        dates = period_dates(label, self.settings.granularity, window)
+        if dates is None:
+            if label not in self._unrecognised_labels:
+                self._unrecognised_labels.add(label)
+                self.logger.warning(
+                    "Period label %r (granularity %s, window %s) is not one the tap can "
+                    "date: period_start and period_end are null for it",
+                    label,
+                    self.settings.granularity,
+                    window,
+                )
+            return None, None
+        return dates[0].isoformat(), dates[1].isoformat()
 
     def _note_additional_columns(self, parser: RecordParser) -> None:
         new = [c for c in parser.additional_columns if c not in self._logged_additional]
@@ -311,38 +338,32 @@ class TimeInStatusStream(Stream):
             raise StateError(msg)
         return self._scopes[scope_id]
 
-    def _bookmark(self, context: Context | None, scope: Scope) -> dt.date | None:
-        """The partition's bookmark (a window's end), checked to be one this tap wrote."""
-        state = self.get_context_state(context)
-        value = state.get("replication_key_value")
-        if value is None:
-            return None
-        key = state.get("replication_key")
-        if key != REPLICATION_KEY or not isinstance(value, str):
-            msg = (
-                f"The state of stream {self.name!r}, partition {scope}, holds "
-                f"replication_key {key!r} = {value!r}, which this tap did not write (it "
-                f"writes {REPLICATION_KEY!r} as YYYY-MM-DD). Fix or drop that state, e.g. "
-                "`meltano state clear`, rather than re-syncing silently from start_date."
-            )
-            raise StateError(msg)
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            msg = (
-                f"The state of stream {self.name!r}, partition {scope}, holds the bookmark "
-                f"{value!r}, which is not a YYYY-MM-DD date; fix or clear that state."
-            )
-            raise StateError(msg) from None
 
-    def _advance_bookmark(self, context: Context | None, window_end: dt.date) -> None:
-        """Move the bookmark to a finished window's end (never backwards) and emit STATE."""
-        state = self.get_context_state(context)
-        previous = state.get("replication_key_value")
-        value = window_end.isoformat()
-        if isinstance(previous, str) and previous > value:
-            return
-        state["replication_key"] = REPLICATION_KEY
-        state["replication_key_value"] = value
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+class TimeInStatusByStatusStream(_WindowedStream):
+    """One record per period x team (x sprint) x status: `status`, `hours`, the same keys."""
+
+    parent_stream_type = TimeInStatusStream
+
+    def __init__(self, tap: Tap, settings: Settings) -> None:
+        super().__init__(
+            tap,
+            settings,
+            LONG_STREAM_NAME,
+            long_record_schema(settings),
+            long_primary_keys(settings),
+        )
+        self.rows_written = 0
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        """Nothing of its own: `time_in_status` writes these records from its exports."""
+        return iter(())
+
+    def start(self) -> None:
+        """Announce the stream before its first record."""
+        self._write_schema_message()
+
+    def write(self, record: dict[str, t.Any]) -> None:
+        """Emit one record (through stream maps and selection, as any record)."""
+        self._write_record_message(record)
+        self.rows_written += 1

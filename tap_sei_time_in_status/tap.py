@@ -25,7 +25,7 @@ from tap_sei_time_in_status.settings import (
     config_jsonschema,
     parse_settings,
 )
-from tap_sei_time_in_status.streams import TimeInStatusStream
+from tap_sei_time_in_status.streams import TimeInStatusByStatusStream, TimeInStatusStream
 
 
 class TapSeiTimeInStatus(Tap):
@@ -106,7 +106,10 @@ class TapSeiTimeInStatus(Tap):
 
     @override
     def discover_streams(self) -> t.Sequence[Stream]:
-        return [TimeInStatusStream(self, self.settings)]
+        return [
+            TimeInStatusStream(self, self.settings),
+            TimeInStatusByStatusStream(self, self.settings),
+        ]
 
 
 if __name__ == "__main__":

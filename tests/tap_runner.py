@@ -40,7 +40,15 @@ class TapRun:
 
 
 def parse_messages(stdout: str) -> list[Message]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    messages = []
+    for number, line in enumerate(stdout.splitlines(), start=1):
+        if line.strip():
+            try:
+                messages.append(json.loads(line))
+            except ValueError as e:
+                msg = f"stdout line {number} is not a Singer message: {line[:300]!r}"
+                raise AssertionError(msg) from e
+    return messages
 
 
 def tap_command(

@@ -64,9 +64,14 @@ def test_an_html_error_page_is_quoted_once_retries_are_spent(sandbox: SandboxSer
 
 
 def interrupted_run(
-    config: dict[str, t.Any], workdir: Path, sig: signal.Signals, after_lines: int
+    config: dict[str, t.Any],
+    workdir: Path,
+    sig: signal.Signals,
+    after_lines: int | None = None,
+    *,
+    after_first_state: bool = False,
 ) -> TapRun:
-    """Run the tap and send `sig` once it has printed `after_lines` lines."""
+    """Run the tap and send `sig` once it has printed `after_lines` lines (or a STATE)."""
     process = subprocess.Popen(
         tap_command(workdir, config, None),
         stdout=subprocess.PIPE,
@@ -74,14 +79,17 @@ def interrupted_run(
         text=True,
     )
     assert process.stdout is not None
+    assert process.stderr is not None
     lines: list[str] = []
-    for line in process.stdout:
+    for line in process.stdout:  # the same reader to the end: it has read ahead
         lines.append(line)
-        if len(lines) >= after_lines:
+        first_state = after_first_state and '"type":"STATE"' in line
+        if len(lines) == after_lines or first_state:
             process.send_signal(sig)
-            break
-    rest, stderr = process.communicate(timeout=120)
-    return TapRun(parse_messages("".join(lines) + rest), stderr, process.returncode)
+            after_first_state = False
+    stderr = process.stderr.read()
+    process.wait(timeout=120)
+    return TapRun(parse_messages("".join(lines)), stderr, process.returncode)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
@@ -121,7 +129,7 @@ def test_a_restarted_run_resumes_the_export_left_in_flight(
     sandbox.set_config(export_seconds=3)
     config = small_config(sandbox, max_concurrent_exports=1)
     # The first STATE holds the first export's id, written before it is polled.
-    broken = interrupted_run(config, tmp_path, signal.SIGKILL, after_lines=2)
+    broken = interrupted_run(config, tmp_path, signal.SIGKILL, after_first_state=True)
     flights = broken.states[-1]["bookmarks"]["time_in_status"]["partitions"][0]["in_flight_exports"]
     assert [(f["window_start"], f["window_end"]) for f in flights] == [("2025-03-03", "2025-03-30")]
     sandbox.reset_log()
@@ -141,7 +149,7 @@ def test_an_export_the_server_forgot_is_created_again(
 ) -> None:
     sandbox.set_config(export_seconds=3)
     config = small_config(sandbox, max_concurrent_exports=1)
-    broken = interrupted_run(config, tmp_path, signal.SIGKILL, after_lines=2)
+    broken = interrupted_run(config, tmp_path, signal.SIGKILL, after_first_state=True)
     sandbox.forget_exports()
     sandbox.set_config(export_seconds=0.1)
     resumed = tap(config, broken.last_state)
