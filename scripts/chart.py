@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = ROOT / "scripts" / "avg_hours_per_status.sql"
+WORKFLOW = ("In Progress", "In Review", "QA", "Done")
 
 
 def main() -> None:
@@ -36,7 +37,9 @@ def main() -> None:
     for team, status, avg_hours, _ in rows:
         hours[team][status] = float(avg_hours or 0)
     teams = sorted(hours)
-    statuses = sorted({s for by_status in hours.values() for s in by_status})
+    found = {s for by_status in hours.values() for s in by_status}
+    workflow = [s for s in WORKFLOW if s in found]
+    statuses = workflow + sorted(found - set(workflow))  # workflow order, then the rest
     width = 0.8 / len(statuses)
     figure, axes = plt.subplots(figsize=(10, 5))
     for i, status in enumerate(statuses):

@@ -52,7 +52,10 @@ def parse_messages(stdout: str) -> list[Message]:
 
 
 def tap_command(
-    workdir: Path, config: dict[str, t.Any], state: dict[str, t.Any] | None
+    workdir: Path,
+    config: dict[str, t.Any],
+    state: dict[str, t.Any] | None,
+    catalog: dict[str, t.Any] | None = None,
 ) -> list[str]:
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(config))
@@ -61,6 +64,10 @@ def tap_command(
         state_path = workdir / "state.json"
         state_path.write_text(json.dumps(state))
         command += ["--state", str(state_path)]
+    if catalog is not None:
+        catalog_path = workdir / "catalog.json"
+        catalog_path.write_text(json.dumps(catalog))
+        command += ["--catalog", str(catalog_path)]
     return command
 
 
@@ -72,8 +79,9 @@ def run_tap(
     timeout: float = 180,
     extra_args: t.Sequence[str] = (),
     env: dict[str, str] | None = None,
+    catalog: dict[str, t.Any] | None = None,
 ) -> TapRun:
-    command = [*tap_command(workdir, config, state), *extra_args]
+    command = [*tap_command(workdir, config, state, catalog), *extra_args]
     done = subprocess.run(
         command,
         capture_output=True,

@@ -102,7 +102,7 @@ class Meltano:
         assert process.stderr is not None
         try:
             for line in process.stderr:
-                if "(1/3 windows" in line:
+                if "1/3 windows of this partition" in line:
                     break
             else:
                 pytest.fail("the run ended before its first window was done")
@@ -177,6 +177,15 @@ def test_postgres_holds_every_row_once_then_upserts_incrementally(
     assert types["total_issues"] == "bigint"
     for column in [*STATUS_COLUMNS, "total_lead_time_hours"]:
         assert types[column] in ("numeric", "double precision"), (column, types[column])
+
+    # The README's query, on the long stream, answers per team and status.
+    with psycopg.connect(postgres.dsn) as conn, conn.cursor() as cur:
+        cur.execute(f'set search_path to "{schema}"')
+        cur.execute((ROOT / "scripts" / "avg_hours_per_status.sql").read_text())
+        answer = cur.fetchall()
+    assert {status for _, status, _, _ in answer} >= {"In Progress", "In Review", "QA", "Done"}
+    assert {team for team, _, _, _ in answer} == {r["team"] for r in rows}
+    assert all(isinstance(avg, Decimal) for _, _, avg, _ in answer if avg is not None)
 
     sandbox.reset_log()
     run.run("target-postgres")

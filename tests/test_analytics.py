@@ -1,0 +1,95 @@
+"""Analytics output: period dates, the long-format stream from the same exports, progress."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import typing as t
+
+from tap_sei_time_in_status.sandbox import SandboxServer
+from tests.conftest import tap_config
+from tests.tap_runner import TapRun
+
+Tap = t.Callable[..., TapRun]
+LONG = "time_in_status_by_status"
+STATUSES = {
+    "In Progress": "in_progress_hours",
+    "In Review": "in_review_hours",
+    "QA": "qa_hours",
+    "Done": "done_hours",
+}
+
+
+def test_both_streams_come_from_one_export_per_window(sandbox: SandboxServer, tap: Tap) -> None:
+    run = tap(tap_config(sandbox))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(sandbox.requests_of("create")) == 8  # 4 windows x 2 partitions, once each
+    wide, long = run.records(), run.records(LONG)
+    assert run.schema(LONG)["key_properties"][-1] == "status"
+    by_key = {(r["scope_id"], r["period"], r["team_hierarchy"], r["status"]): r for r in long}
+    assert len(by_key) == len(long), "long keys are unique"
+    assert len(long) == 5 * len(wide)  # 4 configured statuses + to_do_hours the export added
+    for record in wide:
+        for status, column in STATUSES.items():
+            row = by_key[(record["scope_id"], record["period"], record["team_hierarchy"], status)]
+            assert row["hours"] == record[column]
+            assert row["total_issues"] == record["total_issues"]
+            assert (row["period_start"], row["period_end"]) == (
+                record["period_start"],
+                record["period_end"],
+            )
+        extra = by_key[(record["scope_id"], record["period"], record["team_hierarchy"], "to_do")]
+        assert extra["hours"] == record["additional_columns"]["to_do_hours"]
+
+
+def test_only_the_long_stream_selected_still_exports_once_per_window(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    config = tap_config(sandbox)
+    catalog = json.loads(tap(config, extra_args=["--discover"]).stdout)
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] == LONG
+    run = tap(config, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not run.records()
+    assert run.records(LONG)
+    assert len(sandbox.requests_of("create")) == 8
+    partitions = run.last_state["bookmarks"][LONG]["partitions"]  # type: ignore[index]
+    assert {p["replication_key_value"] for p in partitions} == {"2025-04-16"}
+
+
+def test_period_dates_lie_inside_their_window(sandbox: SandboxServer, tap: Tap) -> None:
+    for granularity in ("daily", "weekly", "monthly", "quarterly"):
+        sandbox.reset_log()
+        run = tap(tap_config(sandbox, granularity=granularity, org_tree_names=[]))
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "is not one the tap can date" not in run.stderr
+        for record in run.records():
+            start = dt.date.fromisoformat(record["period_start"])
+            end = dt.date.fromisoformat(record["period_end"])
+            assert start <= end
+            assert record["window_start"] <= record["period_start"] <= record["window_end"]
+            if granularity == "weekly":
+                assert start.weekday() == 0
+                assert (end - start).days == 6
+
+
+def test_progress_is_logged_per_window_with_time_left_and_a_summary(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    run = tap(tap_config(sandbox))
+    assert run.returncode == 0
+    done = [line for line in run.stderr.splitlines() if "windows of this partition" in line]
+    assert len(done) == 8
+    assert "4/4 windows of this partition" in done[-1]
+    assert "all partitions 8/8 windows, about 0m00s left" in done[-1]
+    summary = run.stderr[run.stderr.index("Sync summary:") :].splitlines()
+    rows = collections.Counter(r["scope_id"] for r in run.records())
+    assert summary[1].split() == ["partition", "windows", "exports", "rows", "done", "at"]
+    table = {line.split()[0]: line.split() for line in summary[2:4]}
+    assert table["team_abc123"][1:4] == ["4", "4", f"{rows['team_abc123']:,}"]
+    assert table["Engineering"][1:4] == ["4", "4", f"{rows['Engineering']:,}"]
+    assert "METRIC" in run.stderr, "singer-sdk's metrics still logged"
