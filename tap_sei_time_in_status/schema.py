@@ -50,6 +50,14 @@ def record_schema(settings: Settings) -> dict[str, t.Any]:
             th.ObjectType(additional_properties=True),
             description="CSV columns the schema does not name, kept rather than dropped",
         ),
+        *_export_fields(),
+    ]
+    return th.PropertiesList(*properties).to_dict()
+
+
+def _export_fields() -> list[th.Property[t.Any]]:
+    """Fields the tap adds: which scope, window, options and export a row came from."""
+    return [
         th.Property(
             "scope_type", th.StringType, required=True, allowed_values=["team", "org_tree"]
         ),
@@ -61,7 +69,6 @@ def record_schema(settings: Settings) -> dict[str, t.Any]:
         th.Property("terminal_date_column", th.StringType, required=True),
         th.Property("export_id", th.StringType, required=True),
     ]
-    return th.PropertiesList(*properties).to_dict()
 
 
 def _period_dates() -> list[th.Property[t.Any]]:
@@ -96,15 +103,6 @@ def long_record_schema(settings: Settings) -> dict[str, t.Any]:
         ),
         th.Property("hours", th.NumberType, description="Hours in the status"),
         th.Property("total_issues", th.IntegerType),
-        th.Property(
-            "scope_type", th.StringType, required=True, allowed_values=["team", "org_tree"]
-        ),
-        th.Property("scope_id", th.StringType, required=True),
-        th.Property("window_start", th.DateType, required=True),
-        th.Property(REPLICATION_KEY, th.DateType, required=True),
-        th.Property("granularity", th.StringType, required=True),
-        th.Property("aggregation_level", th.StringType, required=True),
-        th.Property("terminal_date_column", th.StringType, required=True),
-        th.Property("export_id", th.StringType, required=True),
+        *_export_fields(),
     ]
     return th.PropertiesList(*properties).to_dict()

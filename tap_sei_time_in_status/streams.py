@@ -291,8 +291,20 @@ class TimeInStatusStream(_WindowedStream):
             export_id=completed.export_id,
             static_fields=static,
             on_header=self._note_additional_columns,
-            period_dates=lambda label: self._period_dates(label, window),
+            period_dates=self._period_dates_of(window),
         )
+
+    def _period_dates_of(self, window: Window) -> t.Callable[[str], tuple[str | None, str | None]]:
+        """Per window, each distinct label is dated once (rows repeat labels)."""
+        known: dict[str, tuple[str | None, str | None]] = {}
+
+        def dates_of(label: str) -> tuple[str | None, str | None]:
+            found = known.get(label)
+            if found is None:
+                found = known[label] = self._period_dates(label, window)
+            return found
+
+        return dates_of
 
     def _period_dates(self, label: str, window: Window) -> tuple[str | None, str | None]:
         dates = period_dates(label, self.settings.granularity, window)

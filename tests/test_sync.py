@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import json
-import signal
-import subprocess
 import typing as t
 from pathlib import Path
 
 from tap_sei_time_in_status.sandbox import Fault, SandboxServer
 from tests.conftest import API_KEY, csv_view, row_view, served_rows, tap_config
-from tests.tap_runner import TapRun, final_table, tap_command, without_provenance
+from tests.tap_runner import TapRun, final_table, without_provenance
 
 STATUS_COLUMNS = ["in_progress_hours", "in_review_hours", "qa_hours", "done_hours"]
 KEYS = [
@@ -246,38 +243,6 @@ def test_bad_setting_ends_before_any_request_without_traceback(
         assert "issue_statuses" in run.stderr
         assert "Traceback" not in run.stderr
     assert not sandbox.request_log
-
-
-def test_killed_run_resumes_from_its_last_state_without_losing_rows(
-    sandbox: SandboxServer, tap: Tap, tmp_path: Path
-) -> None:
-    config = tap_config(sandbox)
-    clean = tap(config)
-    assert_clean(clean)
-    # Kill the tap (SIGKILL) right after the first window's STATE, mid-way into the next.
-    process = subprocess.Popen(
-        tap_command(tmp_path, config, None),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    seen: list[dict[str, t.Any]] = []
-    states = 0
-    for line in process.stdout:
-        seen.append(json.loads(line))
-        if seen[-1]["type"] == "STATE":
-            states += 1
-            if states == 2:
-                break
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    killed = TapRun(seen, "", process.returncode)
-    assert killed.returncode == -signal.SIGKILL
-    assert killed.last_state is not None
-    resumed = tap(config, killed.last_state)
-    assert_clean(resumed)
-    assert final_table([killed, resumed], KEYS).keys() == final_table([clean], KEYS).keys()
 
 
 def test_a_state_the_tap_did_not_write_is_refused(sandbox: SandboxServer, tap: Tap) -> None:
