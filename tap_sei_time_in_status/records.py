@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import math
+import operator
 import typing as t
-from dataclasses import dataclass
 from pathlib import Path
 
 from tap_sei_time_in_status.errors import SeiTapError
@@ -51,15 +51,6 @@ def to_int(cell: str) -> int | None:
         return int(value)
 
 
-@dataclass(frozen=True)
-class _Column:
-    index: int
-    name: str
-    field: str
-    convert: Converter | None  # None: text, kept as is
-    additional: bool
-
-
 class KeyGuard:
     """Refuses two rows of one export with the same key: a target would keep only one.
 
@@ -79,6 +70,8 @@ class KeyGuard:
         self._export_id = export_id
         self._names = list(key_names)
         self._indexes = list(key_indexes)
+        # Two or more columns, so itemgetter always answers a tuple.
+        self._key_of = operator.itemgetter(*self._indexes)
         self._period: str | None = None
         self._seen: dict[tuple[str, ...], int] = {}
         self._finished: set[str] = set()
@@ -87,8 +80,8 @@ class KeyGuard:
 
     def check(self, row: list[str], line_number: t.Callable[[], int]) -> None:
         """Remember the row's key; raise `CsvFormatError` if an earlier row had it."""
-        key = tuple(row[i] for i in self._indexes)
-        if not self._everything and key[0] != self._period:
+        key: tuple[str, ...] = self._key_of(row)
+        if key[0] != self._period and not self._everything:
             if key[0] in self._finished:
                 self._keep_everything(line_number())
             else:
@@ -96,15 +89,16 @@ class KeyGuard:
                     self._finished.add(self._period)
                 self._period = key[0]
                 self._seen = {}
-        line = line_number()
-        earlier = self._seen.setdefault(key, line)
-        if earlier != line:
-            described = ", ".join(f"{n}={v!r}" for n, v in zip(self._names, key, strict=True))
-            msg = (
-                f"export {self._export_id}: lines {earlier} and {line} have the same key "
-                f"({described}); a target would keep only one of them"
-            )
-            raise CsvFormatError(msg)
+        seen = self._seen
+        if key not in seen:
+            seen[key] = line_number()
+            return
+        described = ", ".join(f"{n}={v!r}" for n, v in zip(self._names, key, strict=True))
+        msg = (
+            f"export {self._export_id}: lines {seen[key]} and {line_number()} have the same "
+            f"key ({described}); a target would keep only one of them"
+        )
+        raise CsvFormatError(msg)
 
     def _keep_everything(self, before_line: int) -> None:
         self._everything = True
@@ -153,22 +147,40 @@ class RecordParser:
         self.key_columns = [TEXT_COLUMNS.get(c, c) for c in key_columns]
         self._key_indexes = [self.header.index(c) for c in key_columns]
         numbers = {*status_columns, *REQUIRED_NUMBER_COLUMNS}
-        self._columns: list[_Column] = []
+        # Per header, once: which cell goes to which field, by kind, so that a row is only
+        # converted and placed (the row loop is the tap's hot path).
+        self._text: list[tuple[int, str]] = []
+        self._floats: list[tuple[int, str]] = []
+        self._ints: list[tuple[int, str]] = []
+        self._extra_text: list[tuple[int, str]] = []
+        self._extra_floats: list[tuple[int, str]] = []
         self.additional_columns: list[str] = []
         for index, name in enumerate(self.header):
             if name in TEXT_COLUMNS or (sprint and name == "sprint"):
-                column = _Column(index, name, TEXT_COLUMNS.get(name, name), None, False)
+                self._text.append((index, TEXT_COLUMNS.get(name, name)))
             elif name in INTEGER_COLUMNS:
-                column = _Column(index, name, name, to_int, False)
+                self._ints.append((index, name))
             elif name in numbers:
-                column = _Column(index, name, name, to_float, False)
+                self._floats.append((index, name))
             else:
                 self.additional_columns.append(name)
-                convert = to_float if name.endswith("_hours") else None
-                column = _Column(index, name, name, convert, True)
-            self._columns.append(column)
+                kind = self._extra_floats if name.endswith("_hours") else self._extra_text
+                kind.append((index, name))
 
-    def parse(
+    def _number(
+        self, cell: str, convert: Converter, column: str, line_number: t.Callable[[], int]
+    ) -> t.Any:  # noqa: ANN401 - int or float or None
+        """The slow path of a number cell: blank (null), padded, or not a number (an error)."""
+        try:
+            return convert(cell.strip())
+        except ValueError:
+            msg = (
+                f"export {self.export_id}, line {line_number()}, column {column!r}: "
+                f"{cell!r} is not a number"
+            )
+            raise CsvFormatError(msg) from None
+
+    def parse(  # noqa: PLR0912 - the hot loop is inlined on purpose
         self,
         rows: t.Iterator[list[str]],
         line_number: t.Callable[[], int],
@@ -176,7 +188,9 @@ class RecordParser:
     ) -> t.Iterator[dict[str, t.Any]]:
         """Yield one record per row; raise `CsvFormatError` naming the line and column."""
         width = len(self.header)
-        columns = self._columns
+        text, ints, floats = self._text, self._ints, self._floats
+        extra_text, extra_floats = self._extra_text, self._extra_floats
+        isfinite = math.isfinite
         static = self._static
         period_dates = self._period_dates
         guard = KeyGuard(self.export_id, self.key_columns, self._key_indexes, reread)
@@ -192,24 +206,30 @@ class RecordParser:
             guard.check(row, line_number)
             record: dict[str, t.Any] = dict(static)
             extra: dict[str, t.Any] = {}
-            for column in columns:
-                cell = row[column.index]
-                value: t.Any = cell
-                if column.convert is not None:
+            for index, field in text:
+                record[field] = row[index]
+            for index, field in ints:
+                cell = row[index]
+                try:
+                    record[field] = int(cell) if cell else None
+                except ValueError:
+                    record[field] = self._number(cell, to_int, field, line_number)
+            for target, fields in ((record, floats), (extra, extra_floats)):
+                for index, field in fields:
+                    cell = row[index]
+                    if not cell:
+                        target[field] = None
+                        continue
                     try:
-                        value = column.convert(cell.strip())
+                        value = float(cell)
                     except ValueError:
-                        msg = (
-                            f"export {self.export_id}, line {line_number()}, column "
-                            f"{column.name!r}: {cell!r} is not a number"
-                        )
-                        raise CsvFormatError(msg) from None
-                elif column.additional and cell == "":
-                    value = None
-                if column.additional:
-                    extra[column.field] = value
-                else:
-                    record[column.field] = value
+                        value = self._number(cell, to_float, field, line_number)
+                    else:
+                        if not isfinite(value) or "_" in cell:
+                            value = self._number(cell, to_float, field, line_number)
+                    target[field] = value
+            for index, field in extra_text:
+                extra[field] = row[index] or None
             record["additional_columns"] = extra
             if period_dates is not None:
                 record["period_start"], record["period_end"] = period_dates(record["period"])
