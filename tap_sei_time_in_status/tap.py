@@ -1,4 +1,4 @@
-"""The tap: settings checked up front, two streams fed by one export per window, msgspec output."""
+"""The tap: settings checked first, two streams fed by one export per window."""
 
 from __future__ import annotations
 
