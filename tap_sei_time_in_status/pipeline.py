@@ -65,7 +65,6 @@ class ExportPipeline:
         self._planned: deque[ExportRequest] = deque()
         self._started: deque[tuple[ExportRequest, Future[list[CompletedExport]]]] = deque()
         self._stop = threading.Event()
-        self.jobs: list[ExportJob] = []
 
     def plan(self, requests: t.Iterable[ExportRequest]) -> None:
         """Queue exports in the order their records must be emitted, and start what fits."""
@@ -156,7 +155,6 @@ class ExportPipeline:
             workdir=self._workdir,
             sleep=self._sleep,
         )
-        self.jobs.append(job)
         return job
 
     def _sleep(self, seconds: float) -> None:

@@ -74,10 +74,6 @@ class Progress:
             )
         self._logger.info("Sync summary:\n%s", "\n".join(lines))
 
-    def rows(self, scope_id: str) -> int:
-        """Rows emitted so far for one partition."""
-        return self._partitions[scope_id].rows
-
 
 def _duration(seconds: float) -> str:
     if math.isnan(seconds):  # nothing done yet
