@@ -3,6 +3,15 @@
 The CSV names a period by a label whose format the API does not document; the known forms are
 parsed, and a label that cannot be dated falls back to the window when the window holds
 exactly one period.
+
+Forms recognised (case-insensitive, surrounding and repeated whitespace ignored):
+
+- daily: `2026-01-05`
+- weekly: `2026-W02`, `2026-W2`, `2026 W02`, `W02 2026`, or a date in the week, usually its
+  Monday: `2026-01-05`, `Week of 2026-01-05`
+- monthly: `Jan 2026`, `January 2026`, `Jan. 2026`, `2026-01`, `01/2026`, or the month's
+  first day `2026-01-01`
+- quarterly: `Q1 2026`, `2026-Q1`, `2026 Q1`, or the quarter's first day `2026-01-01`
 """
 
 from __future__ import annotations
@@ -35,49 +44,83 @@ _MONTHS = {
     )
     for name in names
 }
-_DATE = re.compile(r"^(?:week of\s+)?(\d{4})-(\d{2})-(\d{2})$")
-_WEEK = re.compile(r"^(\d{4})[-\s]?w(\d{1,2})$|^w(\d{1,2})[\s-](\d{4})$")
-_MONTH_NAME = re.compile(r"^([a-z]+)\.?[\s-](\d{4})$")
-_MONTH_NUMBER = re.compile(r"^(\d{4})-(\d{2})$|^(\d{2})/(\d{4})$")
-_QUARTER = re.compile(r"^q([1-4])[\s-](\d{4})$|^(\d{4})[\s-]q([1-4])$")
+# re.ASCII: `\d` must not match other scripts' digits, which int() would accept.
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_WEEK_OF = re.compile(r"week of (\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_WEEK = re.compile(r"(\d{4})[- ]?w(\d{1,2})|w(\d{1,2})[- ](\d{4})", re.ASCII)
+_MONTH_NAME = re.compile(r"([a-z]+)\.?,?[- ](\d{4})", re.ASCII)
+_MONTH_NUMBER = re.compile(r"(\d{4})-(\d{2})|(\d{1,2})/(\d{4})", re.ASCII)
+_QUARTER = re.compile(r"q([1-4])[- ](\d{4})|(\d{4})[- ]?q([1-4])", re.ASCII)
 
 
 def _period(first: dt.date, granularity: Granularity) -> tuple[dt.date, dt.date]:
+    """The first and last day of the period starting at `first`."""
     return first, next_period_start(first, granularity) - dt.timedelta(days=1)
 
 
 @lru_cache(maxsize=4096)
 def parse_period_label(label: str, granularity: Granularity) -> tuple[dt.date, dt.date] | None:
-    """The first and last day of the period a label names, or None if it cannot be dated."""
-    text = " ".join(label.strip().lower().split())
+    """The first and last day of the period a label names, or None if it cannot be dated.
+
+    Cached because every row of a period repeats its label. A label of another granularity's
+    form (`Q1 2026` when weekly) is None: its dates would not be the row's period.
+    """
+    text = " ".join(label.split()).lower()
     try:
         first = _first_day(text, granularity)
-    except ValueError:  # e.g. 2026-02-30, week 60
+        return None if first is None else _period(first, granularity)
+    except (ValueError, OverflowError):  # 2026-02-30, week 60, a period past year 9999
         return None
-    return None if first is None else _period(first, granularity)
 
 
-def _first_day(text: str, granularity: Granularity) -> dt.date | None:  # noqa: PLR0911
-    if match := _DATE.match(text):
-        day = dt.date(int(match[1]), int(match[2]), int(match[3]))
-        if granularity == "daily":
-            return day
-        if granularity == "weekly" or period_start(day, granularity) == day:
-            return period_start(day, granularity)
-        return None
-    if granularity == "weekly" and (match := _WEEK.match(text)):
+def _first_day(text: str, granularity: Granularity) -> dt.date | None:
+    """The first day of the period `text` names; raises ValueError for impossible dates."""
+    if granularity == "daily":
+        return _iso_date(_DATE, text)
+    if granularity == "weekly":
+        return _first_day_of_week(text)
+    if granularity == "monthly":
+        return _first_day_of_month(text)
+    return _first_day_of_quarter(text)
+
+
+def _iso_date(pattern: re.Pattern[str], text: str) -> dt.date | None:
+    match = pattern.fullmatch(text)
+    return None if match is None else dt.date(int(match[1]), int(match[2]), int(match[3]))
+
+
+def _first_day_of_week(text: str) -> dt.date | None:
+    """ISO weeks by number, or by any date in them (the server may send the Monday)."""
+    if match := _WEEK.fullmatch(text):
         year, week = (match[1], match[2]) if match[1] else (match[4], match[3])
         return dt.date.fromisocalendar(int(year), int(week), 1)
-    if granularity == "monthly":
-        if (match := _MONTH_NAME.match(text)) and match[1] in _MONTHS:
-            return dt.date(int(match[2]), _MONTHS[match[1]], 1)
-        if match := _MONTH_NUMBER.match(text):
-            year, month = (match[1], match[2]) if match[1] else (match[4], match[3])
-            return dt.date(int(year), int(month), 1)
-    if granularity == "quarterly" and (match := _QUARTER.match(text)):
+    day = _iso_date(_DATE, text) or _iso_date(_WEEK_OF, text)
+    return None if day is None else period_start(day, "weekly")
+
+
+def _first_day_of_month(text: str) -> dt.date | None:
+    if (match := _MONTH_NAME.fullmatch(text)) and match[1] in _MONTHS:
+        return dt.date(int(match[2]), _MONTHS[match[1]], 1)
+    if match := _MONTH_NUMBER.fullmatch(text):
+        year, month = (match[1], match[2]) if match[1] else (match[4], match[3])
+        return dt.date(int(year), int(month), 1)
+    return _period_start_date(text, "monthly")
+
+
+def _first_day_of_quarter(text: str) -> dt.date | None:
+    if match := _QUARTER.fullmatch(text):
         quarter, year = (match[1], match[2]) if match[1] else (match[4], match[3])
         return dt.date(int(year), 3 * int(quarter) - 2, 1)
-    return None
+    return _period_start_date(text, "quarterly")
+
+
+def _period_start_date(text: str, granularity: Granularity) -> dt.date | None:
+    """A date label for a month or quarter, only when it is the period's first day.
+
+    Any other date (`2026-01-15`) is more likely a daily label than a period's name.
+    """
+    day = _iso_date(_DATE, text)
+    return day if day is not None and period_start(day, granularity) == day else None
 
 
 def period_dates(
@@ -85,13 +128,19 @@ def period_dates(
 ) -> tuple[dt.date, dt.date] | None:
     """The period of a row: from its label, else from a window of exactly one period.
 
-    A label whose period does not meet the window is not trusted (it would put the row in
-    another window's dates), so it falls back like an unknown one.
+    The window was exported alone, so its rows can only belong to its periods: a label whose
+    period does not meet the window was misread (or names something else) and is not
+    trusted, falling back like an unknown label rather than putting the row in another
+    window's dates. The fallback gives the whole period even when `end_date` cut the window,
+    so a period has the same dates in every window that exports it.
     """
     parsed = parse_period_label(label, granularity)
     if parsed is not None and parsed[0] <= window.end and parsed[1] >= window.start:
         return parsed
-    first = period_start(window.start, granularity)
-    if first == window.start and next_period_start(first, granularity) > window.end:
-        return _period(first, granularity)
-    return None
+    if period_start(window.start, granularity) != window.start:
+        return None
+    try:
+        only = _period(window.start, granularity)
+    except (ValueError, OverflowError):  # a window ending at dt.date.max
+        return None
+    return only if window.end <= only[1] else None
