@@ -140,9 +140,11 @@ class ExportJob:
     exports_created: int = field(default=0, init=False)
     _started: float = field(default=0.0, init=False)
 
+    def __post_init__(self) -> None:
+        self._started = self.clock()  # seconds in the logs count from the job's creation
+
     def start(self) -> ExportStatus:
         """Create the export (the first attempt); the answer may already be COMPLETED."""
-        self._started = self._started or self.clock()
         created = self.client.create_export(self.request.body())
         self.exports_created += 1
         self._log(created.export_id, f"created, {created.status}", created.message)
@@ -150,7 +152,6 @@ class ExportJob:
 
     def resume(self, export_id: str) -> ExportStatus | None:
         """The status of an export an earlier run left in flight, or None if it is gone."""
-        self._started = self._started or self.clock()
         try:
             status = self.client.get_export(export_id)
         except ExportNotFoundError:
@@ -164,7 +165,6 @@ class ExportJob:
 
         `first` is the answer of `start` or `resume`; without it the job starts by creating.
         """
-        self._started = self._started or self.clock()
         failures: list[str] = []
         for attempt in range(1, self.policy.max_export_attempts + 1):
             created = first if first is not None else self.start()

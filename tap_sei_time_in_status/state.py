@@ -61,15 +61,13 @@ def read_bookmark(state: t.Mapping[str, t.Any], stream_name: str, scope: Scope) 
         raise StateError(msg) from None
 
 
-def advance_bookmark(state: dict[str, t.Any], window_end: dt.date) -> bool:
-    """Move the bookmark to a finished window's end, never backwards; True if it moved."""
+def advance_bookmark(state: dict[str, t.Any], window_end: dt.date) -> None:
+    """Move the bookmark to a finished window's end, never backwards."""
     previous = state.get("replication_key_value")
     value = window_end.isoformat()
-    if isinstance(previous, str) and previous >= value:
-        return False
-    state["replication_key"] = REPLICATION_KEY
-    state["replication_key_value"] = value
-    return True
+    if not (isinstance(previous, str) and previous >= value):
+        state["replication_key"] = REPLICATION_KEY
+        state["replication_key_value"] = value
 
 
 def in_flight_entries(

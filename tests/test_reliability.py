@@ -123,13 +123,19 @@ def test_interrupted_at_a_random_point_then_resumed_equals_a_clean_run(
     )
 
 
+def killed_with_an_export_in_flight(
+    sandbox: SandboxServer, tmp_path: Path
+) -> tuple[dict[str, t.Any], TapRun]:
+    """SIGKILL the tap at its first STATE, which holds the first export's id (not yet polled)."""
+    sandbox.set_config(export_seconds=3)
+    config = small_config(sandbox, max_concurrent_exports=1)
+    return config, interrupted_run(config, tmp_path, signal.SIGKILL, after_first_state=True)
+
+
 def test_a_restarted_run_resumes_the_export_left_in_flight(
     sandbox: SandboxServer, tap: Tap, tmp_path: Path
 ) -> None:
-    sandbox.set_config(export_seconds=3)
-    config = small_config(sandbox, max_concurrent_exports=1)
-    # The first STATE holds the first export's id, written before it is polled.
-    broken = interrupted_run(config, tmp_path, signal.SIGKILL, after_first_state=True)
+    config, broken = killed_with_an_export_in_flight(sandbox, tmp_path)
     flights = broken.states[-1]["bookmarks"]["time_in_status"]["partitions"][0]["in_flight_exports"]
     assert [(f["window_start"], f["window_end"]) for f in flights] == [("2025-03-03", "2025-03-30")]
     sandbox.reset_log()
@@ -147,9 +153,7 @@ def test_a_restarted_run_resumes_the_export_left_in_flight(
 def test_an_export_the_server_forgot_is_created_again(
     sandbox: SandboxServer, tap: Tap, tmp_path: Path
 ) -> None:
-    sandbox.set_config(export_seconds=3)
-    config = small_config(sandbox, max_concurrent_exports=1)
-    broken = interrupted_run(config, tmp_path, signal.SIGKILL, after_first_state=True)
+    config, broken = killed_with_an_export_in_flight(sandbox, tmp_path)
     sandbox.forget_exports()
     sandbox.set_config(export_seconds=0.1)
     resumed = tap(config, broken.last_state)
