@@ -20,6 +20,7 @@ import backoff
 import requests
 
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.network_errors import first_contact_cause, unreachable
 from tap_sei_time_in_status.rate_limit import RateLimiter
 
 EXPORTS_PATH = "/v2/insights/ticket-data/exports"
@@ -113,6 +114,7 @@ class ExportApiClient:
         retry_cap_seconds: float = 60.0,
         user_agent: str = "tap-sei-time-in-status",
         logger: logging.Logger | None = None,
+        requests_per_minute: float = REQUESTS_PER_MINUTE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -126,7 +128,11 @@ class ExportApiClient:
         self._retry_cap = retry_cap_seconds
         self._origin = _origin(self.base_url)
         self._logger = logger or logging.getLogger(__name__)
-        self._limiter = RateLimiter(REQUESTS_PER_MINUTE, REQUEST_BURST)
+        self._limiter = RateLimiter(
+            requests_per_minute, max(1, min(REQUEST_BURST, int(requests_per_minute // 10)))
+        )
+        # Until the server answers once, an unreachable host fails at once (network_errors).
+        self._answered = False
         self._session = requests.Session()
         # The key is added per request and only for our own host, never as a session default.
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
@@ -236,6 +242,7 @@ class ExportApiClient:
                     allow_redirects=False,
                 )
             except requests.exceptions.SSLError as e:
+                self._fail_fast(method, url, e)
                 msg = (
                     f"{method} {_redact_url(url)}: TLS certificate verification failed "
                     f"({type(e).__name__}). The tap always verifies certificates; for a "
@@ -243,8 +250,10 @@ class ExportApiClient:
                 )
                 raise SeiApiError(msg) from None
             except (requests.ConnectionError, requests.Timeout) as e:
+                self._fail_fast(method, url, e)
                 msg = f"{method} {_redact_url(url)} failed: {type(e).__name__}"
                 raise RetryableError(msg) from None
+            self._answered = True
             if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
                 url = urljoin(response.url, response.headers["Location"])
                 params = None  # the Location carries its own query
@@ -255,6 +264,12 @@ class ExportApiClient:
             return response
         msg = f"{method} {_redact_url(url)}: more than {MAX_REDIRECTS} redirects"
         raise SeiApiError(msg)
+
+    def _fail_fast(self, method: str, url: str, error: BaseException) -> None:
+        """On first contact, end at once when no retry can reach the server."""
+        cause = None if self._answered else first_contact_cause(error)
+        if cause is not None:
+            raise unreachable(method, url, cause) from None
 
     def _raise_for_status(self, method: str, url: str, response: requests.Response) -> None:
         status = response.status_code
@@ -278,6 +293,14 @@ class ExportApiClient:
                 f"The SEI API rejected the api_key ({detail}). Check that api_key is a valid, "
                 "unexpired SEI API key with access to org_identifier/project_identifier, and "
                 "that base_url is your Harness cluster's.",
+                status_code=status,
+                correlation_id=correlation_id,
+            )
+        if status == 404 and method == "POST" and urlsplit(url).path.endswith(EXPORTS_PATH):
+            raise SeiApiError(
+                f"{where} answered {detail}: the server has no export API at this path. "
+                f"Check base_url ({self.base_url}); it ends in /sei/api, e.g. "
+                "https://app.harness.io/prod1/sei/api.",
                 status_code=status,
                 correlation_id=correlation_id,
             )

@@ -97,6 +97,7 @@ class ExportPolicy:
     max_poll_interval_seconds: float = 30.0
     export_timeout_seconds: float = 1800.0
     max_export_attempts: int = 3
+    failed_export_wait_seconds: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExportPolicy:
@@ -106,6 +107,7 @@ class ExportPolicy:
             max_poll_interval_seconds=settings.max_poll_interval_seconds,
             export_timeout_seconds=settings.export_timeout_seconds,
             max_export_attempts=settings.max_export_attempts,
+            failed_export_wait_seconds=settings.failed_export_wait_seconds,
         )
 
 
@@ -188,6 +190,16 @@ class ExportJob:
                 self.policy.max_export_attempts,
                 final.message or final.status,
             )
+            if final.status == FAILED and attempt < self.policy.max_export_attempts:
+                # A server that just failed an export is often still busy: give it a pause.
+                wait = self.policy.failed_export_wait_seconds
+                if wait > 0:
+                    self.logger.info(
+                        "%s: creating the export again in %g s (failed_export_wait_seconds)",
+                        self.request,
+                        wait,
+                    )
+                self.sleep(wait)
         msg = (
             f"{self.request}: no export completed after {self.policy.max_export_attempts} "
             f"attempt(s): {'; '.join(failures)}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 import typing as t
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,6 +54,8 @@ class ExportPipeline:
         on_created: OnCreated | None = None,
         in_flight: t.Mapping[ExportRequest, str] | None = None,
         workdir: Path | None = None,
+        max_run_seconds: float | None = None,
+        clock: t.Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._policy = policy
@@ -65,19 +68,25 @@ class ExportPipeline:
         self._planned: deque[ExportRequest] = deque()
         self._started: deque[tuple[ExportRequest, Future[list[CompletedExport]]]] = deque()
         self._stop = threading.Event()
+        self._clock = clock
+        self._deadline = None if max_run_seconds is None else clock() + max_run_seconds
+        self.deadline_reached = False
 
     def plan(self, requests: t.Iterable[ExportRequest]) -> None:
         """Queue exports in the order their records must be emitted, and start what fits."""
         self._planned.extend(requests)
         self._start_more()
 
-    def take(self, request: ExportRequest) -> list[CompletedExport]:
+    def take(self, request: ExportRequest) -> list[CompletedExport] | None:
         """The completed export(s) of `request`, which must be the next one planned.
 
-        More than one when the window had to be split; in window order.
+        More than one when the window had to be split; in window order. None when
+        `max_run_seconds` passed before its export was created: it is left for the next run.
         """
         if not self._started:
             self._start_more()
+        if self.deadline_reached and all(r != request for r, _ in self._started):
+            return None
         head, future = self._started.popleft()
         if head != request:
             msg = f"exports are taken out of order: {request} asked, {head} next"
@@ -101,6 +110,9 @@ class ExportPipeline:
 
     def _start_more(self) -> None:
         while self._planned and len(self._started) < self._max_in_flight:
+            if self._deadline is not None and self._clock() >= self._deadline:
+                self.deadline_reached = True  # no export is created from now on
+                return
             request = self._planned.popleft()
             job = self._job(request)
             first = self._first_status(job)

@@ -6,14 +6,14 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_sei_time_in_status.settings import Settings
+from tap_sei_time_in_status.settings import CatalogSettings
 
 STREAM_NAME = "time_in_status"
 LONG_STREAM_NAME = "time_in_status_by_status"
 REPLICATION_KEY = "window_end"
 
 
-def primary_keys(settings: Settings) -> list[str]:
+def primary_keys(settings: CatalogSettings) -> list[str]:
     """Keys that make a re-exported window upsert instead of duplicating."""
     keys = [
         "scope_id",
@@ -28,7 +28,7 @@ def primary_keys(settings: Settings) -> list[str]:
     return keys
 
 
-def record_schema(settings: Settings) -> dict[str, t.Any]:
+def record_schema(settings: CatalogSettings) -> dict[str, t.Any]:
     """JSON schema of a record: CSV fields, one `<slug>_hours` per status, tap fields."""
     properties: list[th.Property[t.Any]] = [
         th.Property("period", th.StringType, required=True, description="Period label"),
@@ -78,12 +78,12 @@ def _period_dates() -> list[th.Property[t.Any]]:
     ]
 
 
-def long_primary_keys(settings: Settings) -> list[str]:
+def long_primary_keys(settings: CatalogSettings) -> list[str]:
     """The wide stream's keys plus the status."""
     return [*primary_keys(settings), "status"]
 
 
-def long_record_schema(settings: Settings) -> dict[str, t.Any]:
+def long_record_schema(settings: CatalogSettings) -> dict[str, t.Any]:
     """One record per period x team (x sprint) x status."""
     properties: list[th.Property[t.Any]] = [
         th.Property("period", th.StringType, required=True, description="Period label"),

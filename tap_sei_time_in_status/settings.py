@@ -55,7 +55,20 @@ class Scope:
 
 
 @dataclass(frozen=True)
-class Settings:
+class CatalogSettings:
+    """The only settings the catalog depends on, so discovery needs no secret and no scope."""
+
+    issue_statuses: tuple[str, ...]
+    aggregation_level: t.Literal["team", "sprint"]
+
+    @property
+    def status_columns(self) -> dict[str, str]:
+        """Configured status -> its `<slug>_hours` column, in the configured order."""
+        return {status: status_column(status) for status in self.issue_statuses}
+
+
+@dataclass(frozen=True)
+class Settings(CatalogSettings):
     """Validated settings, with every default applied."""
 
     api_key: str
@@ -65,8 +78,6 @@ class Settings:
     scopes: tuple[Scope, ...]
     start_date: dt.date
     end_date: dt.date
-    issue_statuses: tuple[str, ...]
-    aggregation_level: t.Literal["team", "sprint"]
     granularity: Granularity
     terminal_date_column: t.Literal["issue_resolved_at", "version_release_date"]
     periods_per_window: int
@@ -77,11 +88,10 @@ class Settings:
     export_timeout_seconds: float
     max_export_attempts: int
     request_timeout_seconds: float
-
-    @property
-    def status_columns(self) -> dict[str, str]:
-        """Configured status -> its `<slug>_hours` column, in the configured order."""
-        return {status: status_column(status) for status in self.issue_statuses}
+    # Operating limits (issue 11).
+    max_run_seconds: float | None = None
+    max_requests_per_minute: float = 600.0
+    failed_export_wait_seconds: float = 30.0
 
 
 def status_column(status: str) -> str:
@@ -245,6 +255,30 @@ def config_jsonschema() -> dict[str, t.Any]:
             title="Request timeout (s)",
             description="Timeout of each HTTP request (connect and read).",
         ),
+        # Operating limits (issue 11).
+        th.Property(
+            "max_run_seconds",
+            th.NumberType,
+            title="Max run time (s)",
+            description="After this many seconds no new export is created: the windows in "
+            "flight are finished and emitted, state is written and the sync exits 0; the "
+            "next run goes on from there. Default: no limit.",
+        ),
+        th.Property(
+            "max_requests_per_minute",
+            th.NumberType,
+            default=600,
+            title="Max requests per minute",
+            description="Requests this sync sends per minute at most (bursts of a tenth). "
+            "Harness allows 1,000 per API key: split it between jobs sharing a key.",
+        ),
+        th.Property(
+            "failed_export_wait_seconds",
+            th.NumberType,
+            default=30,
+            title="Wait after a FAILED export (s)",
+            description="Pause before an export that ended FAILED is created again.",
+        ),
     ).to_dict()
 
 
@@ -253,6 +287,9 @@ NUMBER_SETTINGS = (
     "max_poll_interval_seconds",
     "export_timeout_seconds",
     "request_timeout_seconds",
+    "max_run_seconds",
+    "max_requests_per_minute",
+    "failed_export_wait_seconds",
 )
 _NUMBER_TEXT = re.compile(r"^\s*[0-9]+(\.[0-9]*)?\s*$")
 
@@ -287,8 +324,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     if start and end and end < start:
         errors.append(f"end_date ({end.isoformat()}) is before start_date ({start.isoformat()}).")
 
-    statuses = _statuses(config.get("issue_statuses", list(DEFAULT_STATUSES)), errors)
-    aggregation = _choice(config, "aggregation_level", AGGREGATION_LEVELS, "team", errors)
+    catalog = _catalog_settings(config, errors)
     granularity = _choice(config, "granularity", GRANULARITIES, "weekly", errors)
     terminal = _choice(
         config, "terminal_date_column", TERMINAL_DATE_COLUMNS, "issue_resolved_at", errors
@@ -311,6 +347,9 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     timeout = _number(config, "export_timeout_seconds", 1800, errors)
     attempts = _number(config, "max_export_attempts", 3, errors, integer=True)
     request_timeout = _number(config, "request_timeout_seconds", 60, errors)
+    max_run = _number(config, "max_run_seconds", math.inf, errors)
+    per_minute = _number(config, "max_requests_per_minute", 600, errors)
+    failed_wait = _number(config, "failed_export_wait_seconds", 30, errors, allow_zero=True)
 
     if errors:
         raise SettingsError(errors)
@@ -323,8 +362,8 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         scopes=scopes,
         start_date=start,
         end_date=end if end else today,
-        issue_statuses=statuses,
-        aggregation_level=t.cast("t.Literal['team', 'sprint']", aggregation),
+        issue_statuses=catalog.issue_statuses,
+        aggregation_level=catalog.aggregation_level,
         granularity=t.cast("Granularity", granularity),
         terminal_date_column=t.cast(
             "t.Literal['issue_resolved_at', 'version_release_date']", terminal
@@ -337,6 +376,27 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         export_timeout_seconds=float(timeout),
         max_export_attempts=int(attempts),
         request_timeout_seconds=float(request_timeout),
+        max_run_seconds=None if math.isinf(max_run) else float(max_run),
+        max_requests_per_minute=float(per_minute),
+        failed_export_wait_seconds=float(failed_wait),
+    )
+
+
+def parse_catalog_settings(config: t.Mapping[str, t.Any]) -> CatalogSettings:
+    """Check only what the catalog depends on; raise `SettingsError` listing the problems."""
+    errors: list[str] = []
+    catalog = _catalog_settings(config, errors)
+    if errors:
+        raise SettingsError(errors)
+    return catalog
+
+
+def _catalog_settings(config: t.Mapping[str, t.Any], errors: list[str]) -> CatalogSettings:
+    statuses = _statuses(config.get("issue_statuses", list(DEFAULT_STATUSES)), errors)
+    aggregation = _choice(config, "aggregation_level", AGGREGATION_LEVELS, "team", errors)
+    return CatalogSettings(
+        issue_statuses=statuses,
+        aggregation_level=t.cast("t.Literal['team', 'sprint']", aggregation),
     )
 
 

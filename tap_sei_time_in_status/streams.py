@@ -36,7 +36,7 @@ from tap_sei_time_in_status.schema import (
     primary_keys,
     record_schema,
 )
-from tap_sei_time_in_status.settings import Scope, Settings
+from tap_sei_time_in_status.settings import CatalogSettings, Scope, Settings
 from tap_sei_time_in_status.state import StateError
 from tap_sei_time_in_status.windows import Window, plan_windows, resume_windows
 
@@ -45,6 +45,13 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context, Record
 
 __all__ = ["StateError", "TimeInStatusByStatusStream", "TimeInStatusStream"]
+
+
+class _SettingsOwner(t.Protocol):
+    """The tap, whose full settings are checked at start-up of a sync, not at discovery."""
+
+    @property
+    def settings(self) -> Settings: ...
 
 
 class _WindowedStream(Stream):
@@ -58,12 +65,22 @@ class _WindowedStream(Stream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def __init__(
-        self, tap: Tap, settings: Settings, name: str, schema: dict[str, t.Any], keys: list[str]
+        self,
+        tap: Tap,
+        catalog: CatalogSettings,
+        name: str,
+        schema: dict[str, t.Any],
+        keys: list[str],
     ) -> None:
-        self.settings = settings
+        self.catalog_settings = catalog
         super().__init__(tap, schema=schema, name=name)
         self.primary_keys = keys
         self._direct: RecordWriter | t.Literal[False] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Every setting; only a sync needs them (discovery has the catalog's alone)."""
+        return t.cast("_SettingsOwner", self._tap).settings
 
     @property
     @override
@@ -108,16 +125,14 @@ class _WindowedStream(Stream):
 class TimeInStatusStream(_WindowedStream):
     """Hours issues spend in each workflow status, per team (or sprint) and period."""
 
-    def __init__(self, tap: Tap, settings: Settings) -> None:
-        super().__init__(
-            tap, settings, STREAM_NAME, record_schema(settings), primary_keys(settings)
-        )
-        self._scopes = {scope.scope_id: scope for scope in settings.scopes}
+    def __init__(self, tap: Tap, catalog: CatalogSettings) -> None:
+        super().__init__(tap, catalog, STREAM_NAME, record_schema(catalog), primary_keys(catalog))
         self._logged_additional: set[str] = set()
         self._unrecognised_labels: set[str] = set()
         self._export_pipeline: ExportPipeline | None = None
         self._plan: dict[str, list[Window]] = {}
         self._partitions_left = 0
+        self._windows_left = 0
         self._progress: Progress | None = None
 
     @override
@@ -149,9 +164,12 @@ class TimeInStatusStream(_WindowedStream):
         progress = self._progress
         assert progress is not None  # noqa: S101 - set up with the pipeline
         try:
-            for window in windows:
+            for number, window in enumerate(windows):
                 request = ExportRequest.for_window(self.settings, scope, window)
                 parts = pipeline.take(request)
+                if parts is None:  # max_run_seconds: the rest is for the next run
+                    self._windows_left += len(windows) - number
+                    break
                 try:
                     for completed in parts:  # more than one when the window was split
                         for stream in self._selected_streams():
@@ -184,10 +202,26 @@ class TimeInStatusStream(_WindowedStream):
         if not self._partitions_left:
             self._close_pipeline()
             progress.summary()
+            self._report_stop()
+
+    def _report_stop(self) -> None:
+        """Say so when `max_run_seconds` ended the sync before every window was exported."""
+        if self._windows_left:
+            self.logger.warning(
+                "max_run_seconds (%g s) reached: no export was created after it; the windows "
+                "in flight were finished and emitted and their state written. %d window(s) "
+                "are left for the next run, which starts from this state.",
+                self.settings.max_run_seconds,
+                self._windows_left,
+            )
 
     @cached_property
     def _statuses(self) -> dict[str, str]:
-        return self.settings.status_columns
+        return self.catalog_settings.status_columns
+
+    @cached_property
+    def _scopes(self) -> dict[str, Scope]:
+        return {scope.scope_id: scope for scope in self.settings.scopes}
 
     def _write_state(self) -> None:
         self.state_manager.is_flushed = False
@@ -234,6 +268,7 @@ class TimeInStatusStream(_WindowedStream):
                 max_in_flight=self.settings.max_concurrent_exports,
                 on_created=self._note_in_flight,
                 in_flight=self._in_flight_from_state(),
+                max_run_seconds=self.settings.max_run_seconds,
             )
             self._export_pipeline.plan(
                 ExportRequest.for_window(self.settings, scope, window)
@@ -341,6 +376,7 @@ class TimeInStatusStream(_WindowedStream):
             project_identifier=self.settings.project_identifier,
             timeout_seconds=self.settings.request_timeout_seconds,
             logger=self.logger,
+            requests_per_minute=self.settings.max_requests_per_minute,
         )
 
     def _scope(self, context: Context | None) -> Scope:
@@ -356,13 +392,13 @@ class TimeInStatusByStatusStream(_WindowedStream):
 
     parent_stream_type = TimeInStatusStream
 
-    def __init__(self, tap: Tap, settings: Settings) -> None:
+    def __init__(self, tap: Tap, catalog: CatalogSettings) -> None:
         super().__init__(
             tap,
-            settings,
+            catalog,
             LONG_STREAM_NAME,
-            long_record_schema(settings),
-            long_primary_keys(settings),
+            long_record_schema(catalog),
+            long_primary_keys(catalog),
         )
         self.rows_written = 0
 

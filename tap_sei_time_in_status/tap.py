@@ -7,6 +7,7 @@ import typing as t
 from functools import cached_property
 from types import FrameType
 
+import click
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
@@ -19,10 +20,12 @@ from typing_extensions import override
 
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.settings import (
+    CatalogSettings,
     Settings,
     SettingsError,
     coerce_number_strings,
     config_jsonschema,
+    parse_catalog_settings,
     parse_settings,
 )
 from tap_sei_time_in_status.streams import TimeInStatusByStatusStream, TimeInStatusStream
@@ -34,8 +37,10 @@ class TapSeiTimeInStatus(Tap):
     name = "tap-sei-time-in-status"
     config_jsonschema = config_jsonschema()
     message_writer_class = MsgSpecWriter
-    # The schema follows `issue_statuses`, so discovery needs (and checks) the settings.
-    dynamic_catalog = True
+    # Discovery checks only what the catalog depends on (`issue_statuses`,
+    # `aggregation_level`), so `meltano select --list` works without a key or a scope; a sync
+    # checks every setting when the tap starts, before its first request.
+    dynamic_catalog = False
     # No BATCH (state is emitted per window, between records) and no ACTIVATE_VERSION
     # (the stream is incremental, never a full-table replace).
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
@@ -53,6 +58,14 @@ class TapSeiTimeInStatus(Tap):
         """The validated settings; a bad one ends the run with a message, not a traceback."""
         try:
             return parse_settings(self.config)
+        except SettingsError as e:
+            raise ConfigValidationError("Invalid settings", errors=e.errors) from None
+
+    @cached_property
+    def catalog_settings(self) -> CatalogSettings:
+        """The settings the catalog depends on, checked on their own for discovery."""
+        try:
+            return parse_catalog_settings(self.config)
         except SettingsError as e:
             raise ConfigValidationError("Invalid settings", errors=e.errors) from None
 
@@ -92,6 +105,17 @@ class TapSeiTimeInStatus(Tap):
             cls.logger.error("%s", e)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)
 
+    @classmethod
+    @override
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:
+        """Discover as singer-sdk does; a bad catalog setting is a message, not a traceback."""
+        try:
+            super().cb_discover(ctx, param, value)
+        except ConfigValidationError as e:
+            for error in e.errors:
+                cls.logger.error("%s", error)  # noqa: TRY400 - the message is the whole story
+            ctx.exit(1)
+
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """Stop on SIGTERM/SIGINT with exit code 128 + signal: an interrupted sync failed.
@@ -107,8 +131,8 @@ class TapSeiTimeInStatus(Tap):
     @override
     def discover_streams(self) -> t.Sequence[Stream]:
         return [
-            TimeInStatusStream(self, self.settings),
-            TimeInStatusByStatusStream(self, self.settings),
+            TimeInStatusStream(self, self.catalog_settings),
+            TimeInStatusByStatusStream(self, self.catalog_settings),
         ]
 
 

@@ -39,6 +39,7 @@ def tap_config(server: SandboxServer, **overrides: t.Any) -> dict[str, t.Any]:
         "poll_interval_seconds": 0.05,
         "max_poll_interval_seconds": 0.2,
         "request_timeout_seconds": 10,
+        "failed_export_wait_seconds": 0,
     }
     config.update(overrides)
     return config

@@ -5,7 +5,7 @@ shell. `expected_rows` says what any export's download holds, to compare the tap
 """
 
 from .api import EndpointKind, RequestRecord, SandboxApi
-from .config import SandboxConfig
+from .config import KNOWN_ORG_TREES, KNOWN_TEAMS, SandboxConfig
 from .contract import (
     ExportRequest,
     InvalidRequestError,
@@ -33,6 +33,8 @@ from .server import SandboxServer
 
 __all__ = [
     "ALWAYS",
+    "KNOWN_ORG_TREES",
+    "KNOWN_TEAMS",
     "ORG_TREE_TEAM_NAMES",
     "EndpointKind",
     "ExportFile",

@@ -33,7 +33,6 @@ from .files import ExportFile, write_export_file, write_malformed
 
 EndpointKind = Literal["create", "poll", "download", "blob", "health", "other"]
 
-BASE_PATH: Final = "/sei/api"
 EXPORTS_SUFFIX: Final = "/v2/insights/ticket-data/exports"
 BLOB_PREFIX: Final = "/_blob/"
 CREATED_BY: Final[Mapping[str, str]] = {
@@ -70,12 +69,12 @@ _HTML_502: Final = (
 _NON_JSON: Final = b"upstream connect error or disconnect/reset before headers"
 _GZIP_TYPE: Final = "application/gzip"
 _CSV_TYPE: Final = "text/csv; charset=utf-8"
-_ROUTES: Final[tuple[tuple[EndpointKind, re.Pattern[str]], ...]] = (
-    ("create", re.compile(rf".*{EXPORTS_SUFFIX}")),
-    ("poll", re.compile(rf".*{EXPORTS_SUFFIX}/(?P<id>[^/]+)")),
-    ("download", re.compile(rf".*{EXPORTS_SUFFIX}/(?P<id>[^/]+)/download")),
-    ("blob", re.compile(rf"{BLOB_PREFIX}(?P<id>[^/]+)")),
-    ("health", re.compile(r"(?:.*/)?healthz")),
+_ROUTES: Final[tuple[tuple[EndpointKind, str], ...]] = (
+    ("create", rf"{{base}}{EXPORTS_SUFFIX}"),
+    ("poll", rf"{{base}}{EXPORTS_SUFFIX}/(?P<id>[^/]+)"),
+    ("download", rf"{{base}}{EXPORTS_SUFFIX}/(?P<id>[^/]+)/download"),
+    ("blob", rf"{BLOB_PREFIX}(?P<id>[^/]+)"),
+    ("health", r"(?:{base})?/healthz"),
 )
 _METHODS: Final[Mapping[EndpointKind, str]] = {
     "create": "POST",
@@ -282,7 +281,7 @@ class SandboxApi:
         return reply
 
     def _answer(self, exchange: Exchange, config: SandboxConfig, ctx: _Context) -> Reply:
-        endpoint, export_id = _route(exchange.path)
+        endpoint, export_id = _route(exchange.path, config.base_path)
         ctx.endpoint = endpoint
         ctx.export_id = export_id
         header = exchange.authorization
@@ -319,12 +318,14 @@ class SandboxApi:
             ctx.body = exchange.body.decode("utf-8", "replace")
             return _error(400, "the request body is not valid JSON")
         ctx.body = body
-        try:
-            request = parse_export_request(body)
-        except InvalidRequestError as e:
-            return _error(400, str(e))
         org = exchange.query["orgIdentifier"]
         project = exchange.query["projectIdentifier"]
+        try:
+            request = parse_export_request(
+                body, check_scope=lambda scope: _check_scope(scope, config, org, project)
+            )
+        except InvalidRequestError as e:
+            return _error(400, str(e))
         with self._lock:  # find-or-create in one step, or two racing twins both create
             duplicate = self._registry.find_duplicate(
                 org_identifier=org,
@@ -483,13 +484,25 @@ class SandboxApi:
             self._log.append(entry)
 
 
-def _route(path: str) -> tuple[EndpointKind, str | None]:
+def _route(path: str, base_path: str) -> tuple[EndpointKind, str | None]:
+    """The endpoint of `path`; only paths under `base_path` (and `/healthz`) have one."""
     clean = path.rstrip("/") or "/"
     for endpoint, pattern in _ROUTES:
-        match = pattern.fullmatch(clean)
+        match = re.fullmatch(pattern.format(base=re.escape(base_path)), clean)
         if match is not None:
             return endpoint, match.groupdict().get("id")
     return "other", None
+
+
+def _check_scope(scope: Mapping[str, str], config: SandboxConfig, org: str, project: str) -> None:
+    """Refuse a team or org tree the sandbox does not know, naming it, as the API would."""
+    team, tree = scope.get("teamId"), scope.get("orgTreeName")
+    if team is not None and team not in config.teams:
+        msg = f"scope.teamId {team!r} is not a team of project {project!r} in org {org!r}"
+        raise InvalidRequestError(msg)
+    if tree is not None and tree not in config.org_trees:
+        msg = f"scope.orgTreeName {tree!r} is not an org tree of org {org!r}"
+        raise InvalidRequestError(msg)
 
 
 def _refusal(exchange: Exchange, ctx: _Context) -> Reply | None:

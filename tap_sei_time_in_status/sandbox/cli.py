@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from .config import SandboxConfig
+from .config import DEFAULT_BASE_PATH, KNOWN_ORG_TREES, KNOWN_TEAMS, SandboxConfig
 from .faults import Fault
 from .server import SandboxServer
 
@@ -25,9 +25,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765, help="port to bind (0: any free)")
     parser.add_argument("--api-key", default="sandbox-key", help="the key clients must send")
     parser.add_argument(
+        "--base-path",
+        default=DEFAULT_BASE_PATH,
+        help="path prefix the API is served under; others answer 404 (default %(default)s)",
+    )
+    parser.add_argument(
         "--export-seconds", type=float, default=1.0, help="seconds until an export completes"
     )
     parser.add_argument("--org-tree-teams", type=int, default=3, help="teams of an org tree")
+    parser.add_argument(
+        "--team",
+        action="append",
+        metavar="TEAM_ID",
+        help=f"a team id it knows (repeatable; default {', '.join(KNOWN_TEAMS)})",
+    )
+    parser.add_argument(
+        "--org-tree",
+        action="append",
+        metavar="NAME",
+        help=f"an org tree it knows (repeatable; default {', '.join(KNOWN_ORG_TREES)})",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -65,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_key=args.api_key,
             host=args.host.strip("[]"),
             port=args.port,
+            base_path=args.base_path,
+            teams=args.team or KNOWN_TEAMS,
+            org_trees=args.org_tree or KNOWN_ORG_TREES,
             export_seconds=args.export_seconds,
             org_tree_teams=args.org_tree_teams,
             fail_exports=args.fail_exports,

@@ -13,6 +13,13 @@ StatusCase = Literal["upper", "lower"]
 
 CREATE_STATUS_CODES = frozenset({200, 201, 202})
 
+#: The teams (`scope.teamId`) the sandbox knows; any other is refused with a 400.
+KNOWN_TEAMS: tuple[str, ...] = ("team_abc123", "team_def456", "team_pay1", "team_pay2")
+#: The org trees (`scope.orgTreeName`) the sandbox knows; any other is refused with a 400.
+KNOWN_ORG_TREES: tuple[str, ...] = ("Engineering", "Platform", "Payments")
+#: The path prefix the API is served under; any other path answers 404.
+DEFAULT_BASE_PATH = "/sei/api"
+
 
 @dataclass(frozen=True)
 class SandboxConfig:
@@ -27,6 +34,12 @@ class SandboxConfig:
     api_key: str = field(default="sandbox-key", repr=False)
     host: str = "127.0.0.1"
     port: int = 0
+    #: The API is served under this path only (`/healthz` aside), as a Harness cluster's.
+    base_path: str = DEFAULT_BASE_PATH
+    #: Teams a create may name; others get a 400 naming the team.
+    teams: Sequence[str] = KNOWN_TEAMS
+    #: Org trees a create may name; others get a 400 naming the tree.
+    org_trees: Sequence[str] = KNOWN_ORG_TREES
     #: Seconds from creation to COMPLETED; QUEUED for the first third, then PROCESSING.
     export_seconds: float = 0.2
     #: Teams of an `orgTreeName` scope.
@@ -67,6 +80,8 @@ class SandboxConfig:
         object.__setattr__(self, "extra_columns", tuple(self.extra_columns))
         object.__setattr__(self, "empty_ranges", tuple(self.empty_ranges))
         object.__setattr__(self, "faults", tuple(self.faults))
+        object.__setattr__(self, "teams", tuple(self.teams))
+        object.__setattr__(self, "org_trees", tuple(self.org_trees))
         problems = []
         if self.export_seconds < 0:
             problems.append("export_seconds must be >= 0")
@@ -88,6 +103,8 @@ class SandboxConfig:
             problems.append("each empty_ranges entry must be (first, last) with first <= last")
         if not self.api_key:
             problems.append("api_key must not be empty")
+        if not self.base_path.startswith("/") or self.base_path.endswith("/"):
+            problems.append("base_path must start with '/' and not end with one")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -98,6 +115,9 @@ class ConfigChanges(TypedDict, total=False):
     api_key: str
     host: str
     port: int
+    base_path: str
+    teams: Sequence[str]
+    org_trees: Sequence[str]
     export_seconds: float
     org_tree_teams: int
     extra_columns: Sequence[str]

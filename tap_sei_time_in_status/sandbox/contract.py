@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Final
@@ -73,12 +73,22 @@ def status_column(status: str) -> str:
     return f"{slugify(status)}_hours"
 
 
-def parse_export_request(body: object) -> ExportRequest:
-    """Validate a create body as the API would; raise `InvalidRequestError` saying why not."""
+ScopeCheck = Callable[[Mapping[str, str]], None]
+
+
+def parse_export_request(body: object, *, check_scope: ScopeCheck | None = None) -> ExportRequest:
+    """Validate a create body as the API would; raise `InvalidRequestError` saying why not.
+
+    `check_scope` (the sandbox's known teams and trees) runs right after the scope's shape is
+    checked and before the dates, so a request with an impossible date range still learns
+    whether its scope exists without creating anything.
+    """
     if not isinstance(body, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     _no_unknown_keys(body, _BODY_KEYS, "request body")
     scope = _scope(body.get("scope"))
+    if check_scope is not None:
+        check_scope(scope)
     start, end = _date_range(body.get("dateRange"))
     statuses = _statuses(body.get("issueStatuses"))
     options = _options(body.get("options"))

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from typing_extensions import Self, Unpack, override
 
-from .api import BASE_PATH, Exchange, Reply, SandboxApi
+from .api import Exchange, Reply, SandboxApi
 from .config import ConfigChanges, SandboxConfig
 from .files import iter_file_chunks
 
@@ -211,8 +211,8 @@ class SandboxServer(SandboxApi):
 
     @property
     def base_url(self) -> str:
-        """`http://127.0.0.1:<port>/sei/api`, the tap's `base_url`."""
-        return f"{self.root_url}{BASE_PATH}"
+        """`http://127.0.0.1:<port>/sei/api` (the configured path), the tap's `base_url`."""
+        return f"{self.root_url}{self.config.base_path}"
 
     def start(self) -> Self:
         """Serve from a daemon thread until `close()`."""
