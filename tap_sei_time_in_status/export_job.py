@@ -14,7 +14,12 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tap_sei_time_in_status.client import ExportApiClient, ExportNotFoundError, ExportStatus
+from tap_sei_time_in_status.client import (
+    ExportApiClient,
+    ExportNotFoundError,
+    ExportStatus,
+    SeiApiError,
+)
 from tap_sei_time_in_status.downloads import CorruptDownloadError, private_temp_file, to_plain_csv
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.settings import Scope, Settings
@@ -32,6 +37,19 @@ class ExportFailedError(SeiTapError):
 
 class UnknownExportStatusError(SeiTapError):
     """The API reported a status this tap does not know; waiting on it could hang forever."""
+
+
+def scope_error(scope: Scope, error: SeiApiError) -> SeiApiError:
+    """A create refused for its scope, said so with the setting to check (sync and --test)."""
+    if error.status_code != 400 or "scope" not in str(error).lower():
+        return error
+    setting = "team_ids" if scope.scope_type == "team" else "org_tree_names"
+    return SeiApiError(
+        f"The SEI API refused {scope}: {error}. Check {setting} (and org_identifier/"
+        "project_identifier).",
+        status_code=error.status_code,
+        correlation_id=error.correlation_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -147,7 +165,10 @@ class ExportJob:
 
     def start(self) -> ExportStatus:
         """Create the export (the first attempt); the answer may already be COMPLETED."""
-        created = self.client.create_export(self.request.body())
+        try:
+            created = self.client.create_export(self.request.body())
+        except SeiApiError as e:
+            raise scope_error(self.request.scope, e) from None
         self.exports_created += 1
         self._log(created.export_id, f"created, {created.status}", created.message)
         return created

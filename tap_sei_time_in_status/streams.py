@@ -53,6 +53,8 @@ class _SettingsOwner(t.Protocol):
     @property
     def settings(self) -> Settings: ...
 
+    def api_client(self) -> ExportApiClient: ...
+
 
 class _WindowedStream(Stream):
     """What both streams share: partitions per scope, window-boundary state, fast output."""
@@ -369,15 +371,7 @@ class TimeInStatusStream(_WindowedStream):
     @cached_property
     def _client(self) -> ExportApiClient:
         """One HTTP session for the whole sync, shared by every partition and export."""
-        return ExportApiClient(
-            base_url=self.settings.base_url,
-            api_key=self.settings.api_key,
-            org_identifier=self.settings.org_identifier,
-            project_identifier=self.settings.project_identifier,
-            timeout_seconds=self.settings.request_timeout_seconds,
-            logger=self.logger,
-            requests_per_minute=self.settings.max_requests_per_minute,
-        )
+        return t.cast("_SettingsOwner", self._tap).api_client()
 
     def _scope(self, context: Context | None) -> Scope:
         scope_id = (context or {}).get("scope_id")

@@ -16,8 +16,11 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TapCapabilities,
 )
+from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
+from tap_sei_time_in_status.client import ExportApiClient
+from tap_sei_time_in_status.connection_test import run_connection_test
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.settings import (
     CatalogSettings,
@@ -51,6 +54,7 @@ class TapSeiTimeInStatus(Tap):
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
+        TapCapabilities.TEST,
     ]
 
     @cached_property
@@ -115,6 +119,48 @@ class TapSeiTimeInStatus(Tap):
             for error in e.errors:
                 cls.logger.error("%s", error)  # noqa: TRY400 - the message is the whole story
             ctx.exit(1)
+
+    @classmethod
+    @override
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """`--test`: the connection test of `connection_test`, which exports nothing.
+
+        `--test=schema` stays singer-sdk's (SCHEMA messages only).
+        """
+        if value != CliTestOptionValue.All.value:
+            super().cb_test(ctx, param, value)
+            return
+        config: t.Any = ctx.params.get("config")
+        try:
+            tap = cls(
+                config=config.config if config else None,
+                parse_env_config=bool(config and config.parse_env),
+                validate_config=True,
+                setup_mapper=False,
+            )
+            with tap.api_client() as client:
+                run_connection_test(tap.settings, client, tap.logger)
+        except ConfigValidationError as e:
+            for error in e.errors:
+                cls.logger.error("%s", error)  # noqa: TRY400 - the message is the whole story
+            ctx.exit(1)
+        except SeiTapError as e:
+            cls.logger.error("%s", e)  # noqa: TRY400 - the message is the whole story
+            ctx.exit(1)
+        ctx.exit()
+
+    def api_client(self) -> ExportApiClient:
+        """A client of the configured API, as a sync uses it."""
+        settings = self.settings
+        return ExportApiClient(
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            org_identifier=settings.org_identifier,
+            project_identifier=settings.project_identifier,
+            timeout_seconds=settings.request_timeout_seconds,
+            logger=self.logger,
+            requests_per_minute=settings.max_requests_per_minute,
+        )
 
     @override
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
