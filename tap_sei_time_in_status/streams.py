@@ -15,7 +15,7 @@ import sys
 import typing as t
 from functools import cached_property
 
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
@@ -25,6 +25,7 @@ from tap_sei_time_in_status.export_job import CompletedExport, ExportPolicy, Exp
 from tap_sei_time_in_status.periods import period_dates
 from tap_sei_time_in_status.pipeline import ExportPipeline
 from tap_sei_time_in_status.progress import Progress
+from tap_sei_time_in_status.record_metrics import PartitionCounts, SilentCounter
 from tap_sei_time_in_status.record_writer import RecordWriter, can_write_directly
 from tap_sei_time_in_status.records import RecordParser, long_records, read_records
 from tap_sei_time_in_status.schema import (
@@ -36,6 +37,7 @@ from tap_sei_time_in_status.schema import (
     primary_keys,
     record_schema,
 )
+from tap_sei_time_in_status.schema_growth import with_additional_columns
 from tap_sei_time_in_status.settings import CatalogSettings, Scope, Settings
 from tap_sei_time_in_status.state import StateError
 from tap_sei_time_in_status.windows import Window, plan_windows, resume_windows
@@ -78,6 +80,14 @@ class _WindowedStream(Stream):
         super().__init__(tap, schema=schema, name=name)
         self.primary_keys = keys
         self._direct: RecordWriter | t.Literal[False] | None = None
+        self.counts = PartitionCounts(name)
+
+    @override
+    def get_record_counter(
+        self, *, endpoint: str | None = None, log_interval: float = metrics.DEFAULT_LOG_INTERVAL
+    ) -> metrics.Counter:
+        """singer-sdk's counter, silenced: `counts` logs what was written, per partition."""
+        return SilentCounter(metrics.Metric.RECORD_COUNT, {metrics.Tag.STREAM.value: self.name})
 
     @property
     def settings(self) -> Settings:
@@ -105,6 +115,7 @@ class _WindowedStream(Stream):
             self.state_manager.is_flushed = False
         else:
             super()._write_record_message(record)
+        self.counts.add()
 
     def new_window(self) -> None:
         """The records that follow were extracted now."""
@@ -165,6 +176,8 @@ class TimeInStatusStream(_WindowedStream):
         long = self.by_status
         progress = self._progress
         assert progress is not None  # noqa: S101 - set up with the pipeline
+        for stream in self._selected_streams():
+            stream.counts.begin(scope.context)
         try:
             for number, window in enumerate(windows):
                 request = ExportRequest.for_window(self.settings, scope, window)
@@ -200,10 +213,18 @@ class TimeInStatusStream(_WindowedStream):
         except BaseException:
             self._close_pipeline()
             raise
+        self._end_partition(progress)
+
+    def _end_partition(self, progress: Progress) -> None:
+        """Log the partition's record counts; after the last partition, the sync's summaries."""
+        for stream in self._selected_streams():
+            stream.counts.end()
         self._partitions_left -= 1
         if not self._partitions_left:
             self._close_pipeline()
             progress.summary()
+            for stream in self._selected_streams():
+                stream.counts.summary(self.logger)
             self._report_stop()
 
     def _report_stop(self) -> None:
@@ -367,6 +388,18 @@ class TimeInStatusStream(_WindowedStream):
                 parser.export_id,
                 ", ".join(new),
             )
+            if self.selected and any(m.flattening_enabled for m in self.stream_maps):
+                self._declare_additional_columns(new)
+
+    def _declare_additional_columns(self, columns: list[str]) -> None:
+        """Flattened, each extra column is a field of its own: announce it before its rows."""
+        grown = with_additional_columns(self.schema, columns)
+        if grown is None:
+            return
+        self._schema = grown
+        self._tap.mapper.register_raw_stream_schema(self.name, grown, self.primary_keys)
+        self._stream_maps = None  # taken again from the mapper, with the new schema
+        self._write_schema_message()
 
     @cached_property
     def _client(self) -> ExportApiClient:
@@ -394,7 +427,6 @@ class TimeInStatusByStatusStream(_WindowedStream):
             long_record_schema(catalog),
             long_primary_keys(catalog),
         )
-        self.rows_written = 0
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
@@ -408,4 +440,3 @@ class TimeInStatusByStatusStream(_WindowedStream):
     def write(self, record: dict[str, t.Any]) -> None:
         """Emit one record (through stream maps and selection, as any record)."""
         self._write_record_message(record)
-        self.rows_written += 1
