@@ -34,6 +34,48 @@ from urllib.parse import quote
 
 DEFAULT_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 """Where Debian's ``postgresql-15`` package puts ``initdb``, ``pg_ctl`` and ``postgres``."""
+SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
+MISSING_BINARIES = (
+    "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found on PATH, through "
+    "`pg_config --bindir`, or in /usr/lib/postgresql/*/bin. Install them (Debian/Ubuntu: "
+    "`apt-get install postgresql`, macOS: `brew install postgresql@15`) to run the "
+    "PostgreSQL tests."
+)
+
+
+def _has_server_binaries(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in SERVER_BINARIES)
+
+
+def find_bin_dir(
+    path: str | None = None,
+    pg_config: str | None = "pg_config",
+    roots: Sequence[Path] = (Path("/usr/lib/postgresql"),),
+) -> Path | None:
+    """The directory of ``initdb``, ``pg_ctl`` and ``postgres``, or None.
+
+    Looked for, in order: on ``path`` (default ``PATH``; symlinks are followed, as ``initdb``
+    finds ``postgres`` beside its real file), in ``pg_config --bindir``, then in the newest
+    ``<root>/<version>/bin`` (Debian's layout).
+    """
+    found = shutil.which("initdb", path=path if path is not None else os.environ.get("PATH"))
+    candidates = [Path(found).resolve().parent] if found else []
+    config = shutil.which(pg_config) if pg_config else None
+    if config:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            done = subprocess.run(
+                [config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
+            )
+            candidates.append(Path(done.stdout.strip()))
+    for root in roots:
+        versions = sorted(
+            (p for p in root.glob("*/bin") if p.parent.name.isdigit()),
+            key=lambda p: int(p.parent.name),
+            reverse=True,
+        )
+        candidates.extend(versions)
+    return next((c for c in candidates if _has_server_binaries(c)), None)
+
 
 _HOST = "127.0.0.1"
 _START_ATTEMPTS = 3
@@ -70,7 +112,7 @@ class PostgresServer:
         user: str = "sei",
         password: str = "sei-test-password",  # noqa: S107 - throwaway local test server
         database: str = "sei",
-        bin_dir: Path | str = DEFAULT_BIN_DIR,
+        bin_dir: Path | str | None = None,
         os_user: str = "postgres",
         parent_dir: Path | str | None = None,
     ) -> None:
@@ -80,7 +122,8 @@ class PostgresServer:
             user: Name of the database superuser to create.
             password: Its password.
             database: Name of the database to create for the tests.
-            bin_dir: Directory holding ``initdb``, ``pg_ctl`` and ``postgres``.
+            bin_dir: Directory holding ``initdb``, ``pg_ctl`` and ``postgres`` (default:
+                :func:`find_bin_dir`, else Debian's PostgreSQL 15 directory).
             os_user: OS user that runs the server when this process is root.
             parent_dir: Where to make the temporary directory (default: the system temporary
                 directory). When running as root it must be traversable by ``os_user``.
@@ -90,7 +133,7 @@ class PostgresServer:
         self.user = user
         self.password = password
         self.database = database
-        self.bin_dir = Path(bin_dir)
+        self.bin_dir = Path(bin_dir) if bin_dir is not None else find_bin_dir() or DEFAULT_BIN_DIR
         self.os_user = os_user
         self.parent_dir = Path(parent_dir) if parent_dir is not None else None
         self._root_dir: Path | None = None

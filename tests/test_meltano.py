@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import shutil
 import signal
 import subprocess
 import typing as t
@@ -23,7 +24,7 @@ import pytest
 
 from tap_sei_time_in_status.sandbox import SandboxServer
 from tests.conftest import API_KEY, csv_view, served_rows, tap_config
-from tests.postgres_server import PostgresServer
+from tests.postgres_server import MISSING_BINARIES, PostgresServer, find_bin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = os.environ.get("MELTANO_BIN") or str(ROOT / ".venv-meltano" / "bin" / "meltano")
@@ -49,9 +50,19 @@ def meltano() -> str:
     return MELTANO
 
 
+def require_postgres_binaries(bin_dir: Path | None, *, ci: bool) -> Path:
+    """The binaries' directory; without one, a skip that says why, or a failure on CI."""
+    if bin_dir is None:
+        if ci:
+            pytest.fail(f"{MISSING_BINARIES} CI=true: failing instead of skipping.")
+        pytest.skip(MISSING_BINARIES)
+    return bin_dir
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    with PostgresServer() as server:
+    bin_dir = require_postgres_binaries(find_bin_dir(), ci=os.environ.get("CI") == "true")
+    with PostgresServer(bin_dir=bin_dir) as server:
         yield server
 
 
@@ -299,3 +310,28 @@ def test_snowflake_end_to_end(meltano: str, sandbox: SandboxServer, tmp_path: Pa
         assert int(count.stdout.strip()) == len(expected(sandbox))
     finally:
         subprocess.run([*query, "drop", schema], env=run.env, check=False)
+
+
+# --- PostgreSQL binaries: found on PATH, by pg_config or in Debian's layout ---------------------
+
+
+def test_postgres_binaries_are_found_on_path_by_pg_config_and_in_debian_layout(
+    tmp_path: Path,
+) -> None:
+    real = require_postgres_binaries(find_bin_dir(), ci=os.environ.get("CI") == "true")
+    linked = tmp_path / "bin"
+    linked.mkdir()
+    for name in ("initdb", "pg_ctl", "postgres"):
+        (linked / name).symlink_to(real / name)
+    assert find_bin_dir(path=str(linked), pg_config=None, roots=()) == real
+    assert find_bin_dir(path="", pg_config=None, roots=[real.parent.parent]) == real
+    if shutil.which("pg_config"):
+        assert find_bin_dir(path="", pg_config="pg_config", roots=()) is not None
+
+
+def test_missing_postgres_binaries_skip_outside_ci_and_fail_on_ci(tmp_path: Path) -> None:
+    assert find_bin_dir(path=str(tmp_path), pg_config=None, roots=[tmp_path]) is None
+    with pytest.raises(pytest.skip.Exception, match="pg_config --bindir"):
+        require_postgres_binaries(None, ci=False)
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        require_postgres_binaries(None, ci=True)
