@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import typing as t
 import uuid
 from collections.abc import Iterator
@@ -21,10 +22,13 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
+import yaml  # type: ignore[import-untyped]
 
 from tap_sei_time_in_status.sandbox import SandboxServer
 from tests.conftest import API_KEY, csv_view, served_rows, tap_config
 from tests.postgres_server import MISSING_BINARIES, PostgresServer, find_bin_dir
+from tests.readme_examples import commands as readme_commands
+from tests.readme_examples import example as readme_example
 
 ROOT = Path(__file__).resolve().parent.parent
 MELTANO = os.environ.get("MELTANO_BIN") or str(ROOT / ".venv-meltano" / "bin" / "meltano")
@@ -335,3 +339,155 @@ def test_missing_postgres_binaries_skip_outside_ci_and_fail_on_ci(tmp_path: Path
         require_postgres_binaries(None, ci=False)
     with pytest.raises(pytest.fail.Exception, match="CI=true"):
         require_postgres_binaries(None, ci=True)
+
+
+# --- day two: the README's Meltano examples, run as they are written ---------------------------
+
+
+def readme_command(binary: str, argv: list[str]) -> list[str]:
+    assert argv[0] == "meltano", argv
+    return [binary, *argv[1:]]
+
+
+def clean_env(workdir: Path) -> dict[str, str]:
+    """The environment of a user with no tap settings yet and a Meltano database of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_SEI_TIME_IN_STATUS_")}
+    env["MELTANO_DATABASE_URI"] = f"sqlite:///{workdir / 'meltano.db'}"
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    return env
+
+
+def run_in(
+    cwd: Path, command: list[str], env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_state_set_get_and_clear_as_in_the_readme(
+    meltano: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    run = Meltano(meltano, sandbox, tmp_path)
+    run.env["TARGET_JSONL_DESTINATION_PATH"] = str(tmp_path)
+    get, set_, clear = (readme_command(meltano, argv) for argv in readme_commands("state"))
+    assert set_[2:4] == ["set", "--force"]
+    assert clear[2:4] == ["clear", "--force"]
+    done = run_in(ROOT, set_, run.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_in(ROOT, get, run.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads(done.stdout[done.stdout.index("{") :])
+    partition = state["singer_state"]["bookmarks"]["time_in_status"]["partitions"][0]
+    assert partition["replication_key_value"] == "2025-04-07"
+
+    # A run starts the team at the window holding 2025-04-07 minus the lookback (7 days), and
+    # the org tree (left out of the state) at start_date.
+    run.run("target-jsonl")
+    starts = collections.defaultdict(set)
+    for request in sandbox.requests_of("create"):
+        scope = request.body["scope"]
+        starts[scope.get("teamId") or scope["orgTreeName"]].add(request.body["dateRange"]["start"])
+    assert min(starts["team_abc123"]) == "2025-03-31"
+    assert min(starts["Engineering"]) == "2024-12-30"
+
+    # Without --force, `state clear` asks; a script without a "y" clears nothing.
+    asked = run_in(ROOT, [c for c in clear if c != "--force"], run.env, stdin="\n")
+    assert "[y/N]" in asked.stdout + asked.stderr
+    assert "2025-" in run_in(ROOT, get, run.env).stdout
+    done = run_in(ROOT, clear, run.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2025-" not in run_in(ROOT, get, run.env).stdout
+
+
+def test_flattened_run_loads_the_additional_columns_into_postgres(
+    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    run = Meltano(meltano, sandbox, tmp_path)
+    schema = pg_env(run, postgres)
+    run.env["TAP_SEI_TIME_IN_STATUS_FLATTENING_ENABLED"] = "true"
+    run.env["TAP_SEI_TIME_IN_STATUS_FLATTENING_MAX_DEPTH"] = "1"
+    run.run("target-postgres")
+    types = pg_types(postgres, schema)
+    assert "additional_columns__to_do_hours" in types, sorted(types)
+    assert types["additional_columns__to_do_hours"] in ("numeric", "double precision")
+    rows = pg_rows(postgres, schema)
+    assert len(rows) == len(expected(sandbox))
+    assert sum(r["additional_columns__to_do_hours"] is not None for r in rows) > len(rows) / 2
+
+
+def test_the_readme_plugin_definition_in_a_new_project(
+    meltano: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A wheel, the README's definition pasted into a new project, then its commands."""
+    wheels = tmp_path / "dist"
+    built = run_in(
+        ROOT,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "."],
+        dict(os.environ),
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = wheels.glob("tap_sei_time_in_status-*.whl")
+    definition = yaml.safe_load(readme_example("plugin-definition"))[0]
+    assert definition["pip_url"].startswith("git+https://")
+    definition["pip_url"] = str(wheel)
+    ours = yaml.safe_load((ROOT / "meltano.yml").read_text())["plugins"]["extractors"][0]
+    assert [(s["name"], s["kind"]) for s in definition["settings"]] == [
+        (s["name"], s["kind"]) for s in ours["settings"]
+    ]
+    assert definition["capabilities"] == ours["capabilities"]
+    assert definition["commands"] == ours["commands"]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "meltano.yml").write_text(
+        yaml.safe_dump(
+            {
+                "project_id": f"sei-test-{uuid.uuid4().hex[:8]}",
+                "send_anonymous_usage_stats": False,
+                "plugins": {"extractors": [definition]},
+            }
+        )
+    )
+    env = clean_env(tmp_path)
+
+    for argv in [*readme_commands("install"), *readme_commands("select")]:
+        done = run_in(project, readme_command(meltano, argv), env)  # no key, no scope
+        assert done.returncode == 0, (argv, done.stderr[-3000:])
+        if "--list" in argv:
+            assert "time_in_status_by_status.hours" in done.stdout
+    for argv in readme_commands("config-list"):
+        done = run_in(project, readme_command(meltano, argv), env)
+        assert done.returncode == 0, (argv, done.stderr[-3000:])
+        if "list" in argv:
+            assert "max_requests_per_minute [env: TAP_SEI_TIME_IN_STATUS_MAX_REQUESTS" in (
+                done.stdout
+            )
+    assert "max_run_seconds: '3000'" in (project / "meltano.yml").read_text()
+
+    (test,) = readme_commands("connection-test")
+    env.update(
+        {
+            "TAP_SEI_TIME_IN_STATUS_BASE_URL": sandbox.base_url,
+            "TAP_SEI_TIME_IN_STATUS_API_KEY": API_KEY,
+            "TAP_SEI_TIME_IN_STATUS_ORG_IDENTIFIER": "default",
+            "TAP_SEI_TIME_IN_STATUS_PROJECT_IDENTIFIER": "sei_demo",
+            "TAP_SEI_TIME_IN_STATUS_TEAM_IDS": '["team_abc123"]',
+            "TAP_SEI_TIME_IN_STATUS_START_DATE": "2025-01-01",
+        }
+    )
+    done = run_in(project, readme_command(meltano, test), env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Connection test 3/3: ok - team 'team_abc123' is known" in done.stderr
+    env["TAP_SEI_TIME_IN_STATUS_TEAM_IDS"] = '["team_abc12"]'
+    done = run_in(project, readme_command(meltano, test), env)
+    assert done.returncode != 0
+    assert "The SEI API refused team 'team_abc12'" in done.stderr
+    assert API_KEY not in done.stdout + done.stderr
+    assert not sandbox.exports_created()
