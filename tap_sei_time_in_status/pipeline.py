@@ -92,7 +92,12 @@ class ExportPipeline:
             msg = f"exports are taken out of order: {request} asked, {head} next"
             raise RuntimeError(msg)
         completed = future.result()
-        self._start_more()  # its slot is free: the export is done, only its rows are left
+        try:
+            self._start_more()  # its slot is free: the export is done, only its rows are left
+        except BaseException:  # e.g. the next create was refused: nobody will read these
+            for part in completed:
+                part.cleanup()
+            raise
         return completed
 
     def close(self) -> None:

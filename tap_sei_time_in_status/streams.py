@@ -293,11 +293,15 @@ class TimeInStatusStream(_WindowedStream):
                 in_flight=self._in_flight_from_state(),
                 max_run_seconds=self.settings.max_run_seconds,
             )
-            self._export_pipeline.plan(
-                ExportRequest.for_window(self.settings, scope, window)
-                for scope, windows in self._scope_plan()
-                for window in windows
-            )
+            try:
+                self._export_pipeline.plan(
+                    ExportRequest.for_window(self.settings, scope, window)
+                    for scope, windows in self._scope_plan()
+                    for window in windows
+                )
+            except BaseException:  # e.g. a create refused: stop the exports already running
+                self._close_pipeline()
+                raise
         return self._export_pipeline
 
     def _scope_plan(self) -> list[tuple[Scope, list[Window]]]:

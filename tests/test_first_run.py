@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import typing as t
+from pathlib import Path
 
 import pytest
 import requests
@@ -157,7 +158,7 @@ def test_connection_test_checks_everything_and_exports_nothing(
     ],
 )
 def test_connection_test_fails_with_the_message_a_sync_gives(
-    sandbox: SandboxServer, tap: Tap, change: dict[str, t.Any], expected: str
+    sandbox: SandboxServer, tap: Tap, change: dict[str, t.Any], expected: str, tmp_path: Path
 ) -> None:
     config = tap_config(sandbox)
     if "base_path" in change:
@@ -169,9 +170,12 @@ def test_connection_test_fails_with_the_message_a_sync_gives(
     assert "FAILED" in test.stderr
     assert expected in error_line(test)
     assert not sandbox.exports_created()
-    sync = tap(config)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    sync = tap(config, env={"TMPDIR": str(temp)})
     assert_failed_cleanly(sync)
     assert error_line(sync) == error_line(test)
+    assert not list(temp.iterdir()), "a failed sync leaves no export file behind"
     assert "wrong-key-4e1d" not in test.stderr + sync.stderr
 
 
