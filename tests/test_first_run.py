@@ -241,3 +241,17 @@ def test_sandbox_serves_under_the_prefix_it_is_started_with(tap: Tap) -> None:
         assert_failed_cleanly(wrong)
         assert "Check base_url" in error_line(wrong)
         assert "HTTP 404" in error_line(wrong)
+
+
+def test_connection_test_with_bad_settings_lists_them_without_a_request(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    run = tap({"base_url": sandbox.base_url, "start_date": "2025-02-30"}, extra_args=["--test"])
+    assert_failed_cleanly(run)
+    for setting in ["api_key", "org_identifier", "No scope", "start_date"]:
+        assert setting in run.stderr
+    assert not sandbox.request_log
+    schema = tap(tap_config(sandbox), extra_args=["--test=schema"])
+    assert schema.returncode == 0, schema.stderr[-3000:]
+    assert {m["stream"] for m in schema.messages} == {"time_in_status", "time_in_status_by_status"}
+    assert {m["type"] for m in schema.messages} == {"SCHEMA"}
