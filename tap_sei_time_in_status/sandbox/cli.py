@@ -8,9 +8,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
-from .config import SandboxConfig
+from .config import HEADER_CASES, SandboxConfig
 from .faults import Fault
 from .server import SandboxServer
 
@@ -37,6 +38,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fail-exports", type=int, default=0, help="first N exports fail")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    dialects = parser.add_argument_group("dialects (answers the API family may give)")
+    dialects.add_argument(
+        "--served-status",
+        action="append",
+        metavar="STATUS",
+        help="the CSV's status columns are these statuses' instead of the requested ones "
+        "(repeatable)",
+    )
+    dialects.add_argument(
+        "--omit-column",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave a column out of the CSV, e.g. team_hierarchy, total_issues (repeatable)",
+    )
+    dialects.add_argument(
+        "--sprint-column", default="sprint", help="name of the sprint column, e.g. sprint_name"
+    )
+    dialects.add_argument(
+        "--header-case", choices=HEADER_CASES, default="lower", help="case of the CSV header"
+    )
+    dialects.add_argument(
+        "--csv-file", type=Path, help="serve this CSV (gzip-compressed) as every export's file"
+    )
+    dialects.add_argument(
+        "--create-without-status",
+        action="store_true",
+        help="create answers carry no status (as the Sprint and Efficiency pages show)",
+    )
+    dialects.add_argument(
+        "--rich-answers",
+        action="store_true",
+        help="answers carry scope, metadata, completedAt, a download object and downloadUrl",
+    )
+    dialects.add_argument(
+        "--lower-case-status", action="store_true", help="statuses in lower case: completed"
+    )
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow binding a non-loopback address"
     )
@@ -70,6 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail_exports=args.fail_exports,
             faults=faults,
             verbose=args.verbose,
+            served_statuses=args.served_status,
+            omit_columns=args.omit_column,
+            sprint_column=args.sprint_column,
+            header_case=args.header_case,
+            csv_file=args.csv_file,
+            create_without_status=args.create_without_status,
+            rich_answers=args.rich_answers,
+            status_case="lower" if args.lower_case_status else "upper",
         )
     except ValueError as e:
         parser.error(str(e))
