@@ -21,11 +21,12 @@ import duckdb
 import psycopg
 import pytest
 
-from tap_sei_time_in_status.sandbox import SandboxServer
+from tap_sei_time_in_status.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import API_KEY, csv_view, served_rows, tap_config
 from tests.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CSV = ROOT / "tests" / "fixtures" / "api_page_example.csv"
 MELTANO = os.environ.get("MELTANO_BIN") or str(ROOT / ".venv-meltano" / "bin" / "meltano")
 STATUS_COLUMNS = ["in_progress_hours", "in_review_hours", "qa_hours", "done_hours"]
 KEYS = ["scope_id", "granularity", "aggregation_level", "terminal_date_column", "period"]
@@ -243,6 +244,63 @@ def test_duckdb_holds_every_row_once_then_upserts_incrementally(
     run.run("target-duckdb")
     assert len(sandbox.requests_of("create")) == 4  # two windows per partition
     assert sorted(map(view, rows())) == sorted(map(view, first))
+
+
+def test_postgres_loads_the_api_page_example_csv(
+    meltano: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """The API page's example CSV, served byte for byte, lands in PostgreSQL as it says."""
+    config = SandboxConfig(api_key=API_KEY, export_seconds=0.15, csv_file=EXAMPLE_CSV)
+    with SandboxServer(config) as sandbox:
+        run = Meltano(meltano, sandbox, tmp_path)
+        schema = pg_env(run, postgres)
+        run.env.update(
+            {
+                "TAP_SEI_TIME_IN_STATUS_TEAM_IDS": '["team_abc123"]',
+                "TAP_SEI_TIME_IN_STATUS_ORG_TREE_NAMES": "[]",
+                "TAP_SEI_TIME_IN_STATUS_GRANULARITY": "monthly",
+                "TAP_SEI_TIME_IN_STATUS_START_DATE": "2026-01-01",
+                "TAP_SEI_TIME_IN_STATUS_END_DATE": "2026-01-31",
+            }
+        )
+        done = run.run("target-postgres")
+        [export] = sandbox.exports_created()
+    assert "has no column in_review_hours, qa_hours, done_hours" in done.stderr
+    wide = {r["team"]: r for r in pg_rows(postgres, schema)}
+    assert set(wide) == {"Platform Team", "Payments Team"}
+    for team, hierarchy, issues, in_progress, to_do, lead in [
+        ("Platform Team", "Engineering/Platform", 2171, "5284151.09", 8706228.13, "13990379.22"),
+        ("Payments Team", "Engineering/Payments", 100, "34870.41", 18285.37, "53155.78"),
+    ]:
+        row = wide[team]
+        assert row["period"] == "Jan 2026"
+        assert str(row["period_start"]) == "2026-01-01"
+        assert str(row["period_end"]) == "2026-01-31"
+        assert row["team_hierarchy"] == hierarchy
+        assert row["total_issues"] == issues
+        assert row["in_progress_hours"] == Decimal(in_progress)
+        assert row["in_review_hours"] is None
+        assert row["qa_hours"] is None
+        assert row["done_hours"] is None
+        assert row["total_lead_time_hours"] == Decimal(lead)
+        assert row["additional_columns"] == {"to_do_hours": to_do}
+        assert (row["scope_id"], row["granularity"], row["export_id"]) == (
+            "team_abc123",
+            "monthly",
+            export.export_id,
+        )
+    with psycopg.connect(postgres.dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            f'select team, status, hours from "{schema}".time_in_status_by_status'  # noqa: S608
+            " order by team, status"
+        )
+        long = cur.fetchall()
+    assert long == [
+        ("Payments Team", "In Progress", Decimal("34870.41")),
+        ("Payments Team", "to_do", Decimal("18285.37")),
+        ("Platform Team", "In Progress", Decimal("5284151.09")),
+        ("Platform Team", "to_do", Decimal("8706228.13")),
+    ]
 
 
 def test_snowflake_loader_installs_and_answers_about(meltano: str, tmp_path: Path) -> None:
