@@ -306,3 +306,25 @@ def test_content_type_and_authorization_on_every_request(sandbox: SandboxServer,
     [blob] = sandbox.requests_of("blob")
     assert not blob.auth_present
     assert blob.content_type is None
+
+
+def test_discover_says_where_unconfigured_statuses_and_missing_columns_go(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    run = tap(tap_config(sandbox), extra_args=["--discover"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    streams = {
+        s["tap_stream_id"]: s["schema"]["properties"] for s in json.loads(run.stdout)["streams"]
+    }
+    wide, long = streams["time_in_status"], streams["time_in_status_by_status"]
+    extra = wide["additional_columns"]["description"]
+    assert "status not in issue_statuses (to_do_hours)" in extra
+    assert "the status 'to_do' in time_in_status_by_status" in extra
+    assert "null when the export has no qa_hours column" in wide["qa_hours"]["description"]
+    assert "no total_issues column" in wide["total_issues"]["description"]
+    for properties in (wide, long):
+        assert (
+            "the team name when the export has no team_hierarchy column"
+            in (properties["team_hierarchy"]["description"])
+        )
+    assert "whose column the export lacks has no record" in long["status"]["description"]

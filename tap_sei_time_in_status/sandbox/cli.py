@@ -91,6 +91,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def build_config(args: argparse.Namespace) -> SandboxConfig:
+    """The sandbox's settings from the command line; `ValueError` for a bad one."""
+    return SandboxConfig(
+        api_key=args.api_key,
+        host=args.host.strip("[]"),
+        port=args.port,
+        export_seconds=args.export_seconds,
+        org_tree_teams=args.org_tree_teams,
+        fail_exports=args.fail_exports,
+        faults=[Fault.parse(spec) for spec in args.fault],
+        verbose=args.verbose,
+        served_statuses=args.served_status,
+        omit_columns=args.omit_column,
+        sprint_column=args.sprint_column,
+        header_case=args.header_case,
+        csv_file=args.csv_file,
+        create_without_status=args.create_without_status,
+        rich_answers=args.rich_answers,
+        status_case="lower" if args.lower_case_status else "upper",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGINT or SIGTERM; print the base URL once ready."""
     parser = build_parser()
@@ -98,25 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not is_loopback(args.host) and not args.allow_remote:
         parser.error(f"refusing to bind non-loopback host {args.host!r} without --allow-remote")
     try:
-        faults = [Fault.parse(spec) for spec in args.fault]
-        config = SandboxConfig(
-            api_key=args.api_key,
-            host=args.host.strip("[]"),
-            port=args.port,
-            export_seconds=args.export_seconds,
-            org_tree_teams=args.org_tree_teams,
-            fail_exports=args.fail_exports,
-            faults=faults,
-            verbose=args.verbose,
-            served_statuses=args.served_status,
-            omit_columns=args.omit_column,
-            sprint_column=args.sprint_column,
-            header_case=args.header_case,
-            csv_file=args.csv_file,
-            create_without_status=args.create_without_status,
-            rich_answers=args.rich_answers,
-            status_case="lower" if args.lower_case_status else "upper",
-        )
+        config = build_config(args)
     except ValueError as e:
         parser.error(str(e))
     try:
