@@ -131,7 +131,6 @@ class RecordParser:
         layout = header_layout(
             header, status_columns=status_columns, sprint=sprint, export_id=export_id
         )
-        self.layout = layout
         self.header = layout.header
         self.key_columns = layout.key_fields
         self.additional_columns = layout.additional_columns

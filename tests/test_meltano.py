@@ -303,6 +303,39 @@ def test_postgres_loads_the_api_page_example_csv(
     ]
 
 
+def test_stand_in_hierarchy_rows_are_dropped_by_the_readme_script(
+    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Exports without `team_hierarchy`, then with it: the README's script keeps one row each."""
+    sandbox.set_config(omit_columns=["team_hierarchy"])
+    run = Meltano(meltano, sandbox, tmp_path)
+    schema = pg_env(run, postgres)
+    run.run("target-postgres")
+    sandbox.set_config(omit_columns=[], duplicate_window_seconds=0)
+    run.run("target-postgres")  # the lookback windows again, now with the hierarchy
+
+    def counts(table: str, *extra: str) -> collections.Counter[tuple[t.Any, ...]]:
+        columns = ["scope_id", "period", "team", *extra]
+        with psycopg.connect(postgres.dsn) as conn, conn.cursor() as cur:
+            cur.execute(f'select {", ".join(columns)} from "{schema}".{table}')  # noqa: S608
+            return collections.Counter(cur.fetchall())
+
+    def real_rows() -> int:
+        return sum(1 for r in pg_rows(postgres, schema) if r["team_hierarchy"] != r["team"])
+
+    before, real_before = counts("time_in_status"), real_rows()
+    assert max(before.values()) == 2, "a team and period twice: the documented behaviour"
+    assert 0 < real_before < len(pg_rows(postgres, schema))
+    with psycopg.connect(postgres.dsn) as conn, conn.cursor() as cur:
+        cur.execute(f'set search_path to "{schema}"')
+        cur.execute((ROOT / "scripts" / "drop_stand_in_hierarchy_rows.sql").read_text())
+    after = counts("time_in_status")
+    assert set(after) == set(before)
+    assert set(after.values()) == {1}
+    assert real_rows() == real_before
+    assert set(counts("time_in_status_by_status", "status").values()) == {1}
+
+
 def test_snowflake_loader_installs_and_answers_about(meltano: str, tmp_path: Path) -> None:
     done = subprocess.run(
         [meltano, "invoke", "target-snowflake", "--about", "--format=json"],
