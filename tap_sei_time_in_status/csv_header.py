@@ -63,11 +63,6 @@ class HeaderLayout:
         """Columns the schema does not name, kept in `additional_columns`."""
         return [name for _, name in sorted(self.extra_text + self.extra_floats)]
 
-    @property
-    def hierarchy_from_team(self) -> bool:
-        """True when the team name stands in for the missing `team_hierarchy`."""
-        return HIERARCHY_COLUMN in self.missing
-
 
 def header_layout(
     raw_header: t.Sequence[str],
@@ -99,7 +94,6 @@ def header_layout(
                 f"any case), which aggregation_level sprint needs (its header: {shown})"
             )
             raise CsvFormatError(msg)
-    numbers = {*status_columns, LEAD_TIME_COLUMN}
     schema_columns = [
         PERIOD_COLUMN,
         TEAM_COLUMN,
@@ -109,38 +103,43 @@ def header_layout(
         LEAD_TIME_COLUMN,
     ]
     missing = [name for name in schema_columns if name not in header]
-    layout = HeaderLayout(
-        header=header,
-        text=[],
-        ints=[],
-        floats=[],
-        extra_text=[],
-        extra_floats=[],
-        missing=missing,
-        null_fields=[name for name in missing if name != HIERARCHY_COLUMN],
-        key_fields=["period", "team_hierarchy", *(["sprint"] if sprint else [])],
-        key_indexes=[],
-    )
+    numbers = {*status_columns, LEAD_TIME_COLUMN}
+    text: list[Slot] = []
+    ints: list[Slot] = []
+    floats: list[Slot] = []
+    extra_text: list[Slot] = []
+    extra_floats: list[Slot] = []
     for index, name in enumerate(header):
         if name in TEXT_FIELDS:
-            layout.text.append((index, TEXT_FIELDS[name]))
+            text.append((index, TEXT_FIELDS[name]))
         elif name == sprint_column:
-            layout.text.append((index, "sprint"))
+            text.append((index, "sprint"))
         elif name == TOTAL_ISSUES_COLUMN:
-            layout.ints.append((index, name))
+            ints.append((index, name))
         elif name in numbers:
-            layout.floats.append((index, name))
+            floats.append((index, name))
         elif name.endswith("_hours"):
-            layout.extra_floats.append((index, name))
+            extra_floats.append((index, name))
         else:
-            layout.extra_text.append((index, name))
+            extra_text.append((index, name))
     # The team name stands in for a missing hierarchy, in the record and in the key.
-    hierarchy = HIERARCHY_COLUMN if HIERARCHY_COLUMN in header else TEAM_COLUMN
-    if layout.hierarchy_from_team:
-        layout.text.append((header.index(TEAM_COLUMN), "team_hierarchy"))
+    hierarchy = HIERARCHY_COLUMN
+    if HIERARCHY_COLUMN in missing:
+        hierarchy = TEAM_COLUMN
+        text.append((header.index(TEAM_COLUMN), "team_hierarchy"))
     key_columns = [PERIOD_COLUMN, hierarchy, *([sprint_column] if sprint_column else [])]
-    layout.key_indexes.extend(header.index(name) for name in key_columns)
-    return layout
+    return HeaderLayout(
+        header=header,
+        text=text,
+        ints=ints,
+        floats=floats,
+        extra_text=extra_text,
+        extra_floats=extra_floats,
+        missing=missing,
+        null_fields=[name for name in missing if name != HIERARCHY_COLUMN],
+        key_fields=["period", "team_hierarchy", *(["sprint"] if sprint_column else [])],
+        key_indexes=[header.index(name) for name in key_columns],
+    )
 
 
 def missing_columns_effect(missing: t.Sequence[str]) -> str:
