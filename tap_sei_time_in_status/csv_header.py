@@ -147,7 +147,9 @@ def missing_columns_effect(missing: t.Sequence[str]) -> str:
     effects = []
     nulls = [name for name in missing if name != HIERARCHY_COLUMN]
     if nulls:
-        effect = f"{', '.join(nulls)} null in its records (not measured, so never 0)"
+        # Named only when the warning also speaks of the hierarchy; else it just did.
+        named = f"{', '.join(nulls)} " if HIERARCHY_COLUMN in missing else ""
+        effect = f"{named}null in its records (not measured, so never 0)"
         if any(name not in (TOTAL_ISSUES_COLUMN, LEAD_TIME_COLUMN) for name in nulls):
             effect += ", and no time_in_status_by_status record for those statuses"
         effects.append(effect)
