@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import backoff
 import requests
 
+from tap_sei_time_in_status.downloads import CorruptDownloadError
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.network_errors import first_contact_cause, unreachable
 from tap_sei_time_in_status.rate_limit import RateLimiter
@@ -56,6 +57,14 @@ class ExportNotFoundError(SeiApiError):
     """404 for an export id: the server no longer knows the export."""
 
 
+class ExportMismatchError(SeiApiError):
+    """A poll answered about another export than the one asked for."""
+
+
+class DownloadSizeError(CorruptDownloadError):
+    """The downloaded file's size is not the `download.sizeBytes` the API stated."""
+
+
 class RetryableError(SeiApiError):
     """A 429, a 5xx or a broken connection: worth trying again after a pause."""
 
@@ -71,6 +80,10 @@ class RetryableError(SeiApiError):
         self.retry_after = retry_after
 
 
+#: The status of a create answer that states none (a new job, or an existing export reused).
+NO_STATUS = "(no status)"
+
+
 @dataclass(frozen=True)
 class ExportStatus:
     """One answer of create or poll, with `status` upper-cased (the API's case may vary)."""
@@ -79,6 +92,17 @@ class ExportStatus:
     status: str
     message: str = ""
     raw: dict[str, t.Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def size_bytes(self) -> int | None:
+        """The file's size when the answer states it (`download.sizeBytes`), else None."""
+        download = self.raw.get("download")
+        size = download.get("sizeBytes") if isinstance(download, dict) else None
+        if isinstance(size, str) and size.strip().isdigit():
+            return int(size)
+        if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+            return size
+        return None
 
 
 def retry_waits(base: float, cap: float) -> t.Generator[float, BaseException | None, None]:
@@ -148,20 +172,38 @@ class ExportApiClient:
         self.close()
 
     def create_export(self, body: dict[str, t.Any]) -> ExportStatus:
-        """POST an export; the answer may already be COMPLETED for a duplicate request."""
+        """POST an export; the answer may already be COMPLETED for a duplicate request.
+
+        An answer with an `exportId` but no `status` (the API family writes those for a new
+        job and for an existing export reused) has the status `NO_STATUS`: poll it.
+        """
         response = self._call("POST", EXPORTS_PATH, json_body=body)
-        return self._status(response)
+        return self._status(response, status_required=False)
 
     def get_export(self, export_id: str) -> ExportStatus:
-        """GET the export's current status."""
-        response = self._call("GET", f"{EXPORTS_PATH}/{export_id}")
-        return self._status(response, export_id=export_id)
+        """GET the export's current status; `ExportMismatchError` if it is another export's.
 
-    def download_export(self, export_id: str, sink: t.BinaryIO) -> int:
+        Export ids are Base36, so `exp_9f0a1b2c` and `EXP_9F0A1B2C` name the same export.
+        """
+        response = self._call("GET", f"{EXPORTS_PATH}/{export_id}")
+        status = self._status(response, export_id=export_id)
+        if status.export_id.casefold() != export_id.casefold():
+            msg = (
+                f"the poll of export {export_id} answered about export {status.export_id} "
+                f"({status.status}); not downloading another export in its place"
+            )
+            raise ExportMismatchError(msg, status_code=response.status_code)
+        return status
+
+    def download_export(
+        self, export_id: str, sink: t.BinaryIO, *, expected_size: int | None = None
+    ) -> int:
         """Stream the export's file into `sink` and return the bytes written.
 
         A cut connection raises `RetryableError` from inside the retry loop, so the whole
-        download starts again on a truncated `sink`.
+        download starts again on a truncated `sink`. With `expected_size` (the API's
+        `download.sizeBytes`), a file of another size, as written or as it came over the
+        wire before HTTP content decoding, raises `DownloadSizeError`.
         """
 
         def attempt() -> int:
@@ -176,7 +218,14 @@ class ExportApiClient:
                 except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
                     msg = f"download of export {export_id} was cut after {written} bytes ({e})"
                     raise RetryableError(msg) from None
+                on_wire = r.raw.tell() if r.raw is not None else written
             sink.flush()
+            if expected_size is not None and expected_size not in (written, on_wire):
+                msg = (
+                    f"export {export_id}: downloaded {written:,} bytes, but the API stated "
+                    f"download.sizeBytes {expected_size:,}"
+                )
+                raise DownloadSizeError(msg)
             return written
 
         return self._with_retries(attempt)
@@ -226,9 +275,12 @@ class ExportApiClient:
         params: dict[str, str] | None = self._params
         for _ in range(MAX_REDIRECTS + 1):
             own_host = _origin(url) == self._origin
-            headers = {"authorization": f"ApiKey {self._api_key}"} if own_host else {}
-            if json_body is not None:
-                headers["Content-Type"] = "application/json"
+            # The API page: every request carries both headers, GETs included.
+            headers = (
+                {"authorization": f"ApiKey {self._api_key}", "Content-Type": "application/json"}
+                if own_host
+                else {}
+            )
             self._limiter.acquire()
             try:
                 response = self._session.request(
@@ -328,7 +380,13 @@ class ExportApiClient:
         correlation = data.get("correlationId")
         return self._redact(message) or "(no message)", str(correlation) if correlation else None
 
-    def _status(self, response: requests.Response, export_id: str | None = None) -> ExportStatus:
+    def _status(
+        self,
+        response: requests.Response,
+        export_id: str | None = None,
+        *,
+        status_required: bool = True,
+    ) -> ExportStatus:
         try:
             data = response.json()
         except ValueError:
@@ -340,6 +398,8 @@ class ExportApiClient:
             raise SeiApiError(msg, status_code=response.status_code) from None
         found_id = data.get("exportId") if isinstance(data, dict) else None
         status = data.get("status") if isinstance(data, dict) else None
+        if status is None and not status_required:
+            status = NO_STATUS
         if not isinstance(status, str) or not (found_id or export_id):
             msg = (
                 f"{response.request.method} {_redact_url(response.url)} answered without "
@@ -348,7 +408,7 @@ class ExportApiClient:
             raise SeiApiError(msg, status_code=response.status_code)
         return ExportStatus(
             export_id=str(found_id or export_id),
-            status=status.strip().upper(),
+            status=status if status == NO_STATUS else status.strip().upper(),
             message=str(data.get("message") or ""),
             raw=data,
         )

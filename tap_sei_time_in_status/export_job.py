@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tap_sei_time_in_status.client import (
+    NO_STATUS,
     ExportApiClient,
+    ExportMismatchError,
     ExportNotFoundError,
     ExportStatus,
     SeiApiError,
@@ -176,7 +178,7 @@ class ExportJob:
     def resume(self, export_id: str) -> ExportStatus | None:
         """The status of an export an earlier run left in flight, or None if it is gone."""
         try:
-            status = self.client.get_export(export_id)
+            status = self._poll(export_id)
         except ExportNotFoundError:
             self._log(export_id, "left in flight by an earlier run; the server no longer knows it")
             return None
@@ -201,7 +203,7 @@ class ExportJob:
                 )
             final = self._wait(created)
             if final.status == COMPLETED:
-                return self._download(final.export_id)
+                return self._download(final.export_id, final.size_bytes)
             failures.append(f"{final.export_id} {final.message or final.status}")
             self.logger.warning(
                 "%s: export %s attempt %d of %d did not complete (%s)",
@@ -246,7 +248,7 @@ class ExportJob:
             self.sleep(min(interval, remaining))
             interval = min(interval * POLL_GROWTH, self.policy.max_poll_interval_seconds)
             try:
-                polled = self.client.get_export(status.export_id)
+                polled = self._poll(status.export_id)
             except ExportNotFoundError:
                 return ExportStatus(status.export_id, "GONE", "the server no longer knows it")
             self.polls += 1
@@ -254,8 +256,16 @@ class ExportJob:
                 self._log(polled.export_id, f"{status.status} -> {polled.status}", polled.message)
             status = polled
 
+    def _poll(self, export_id: str) -> ExportStatus:
+        """The export's status; an answer about another export stops this window."""
+        try:
+            return self.client.get_export(export_id)
+        except ExportMismatchError as e:
+            msg = f"{self.request}: {e}"
+            raise ExportMismatchError(msg, status_code=e.status_code) from None
+
     def _check_known(self, status: ExportStatus) -> None:
-        if status.status not in KNOWN_STATUSES:
+        if status.status not in KNOWN_STATUSES and status.status != NO_STATUS:
             msg = (
                 f"{self.request}: export {status.export_id} reported the unknown status "
                 f"{status.status!r} (expected one of {', '.join(KNOWN_STATUSES)}); "
@@ -263,15 +273,19 @@ class ExportJob:
             )
             raise UnknownExportStatusError(msg)
 
-    def _download(self, export_id: str) -> CompletedExport:
-        """Download and decompress; a cut or corrupt file is downloaded again."""
+    def _download(self, export_id: str, expected_size: int | None = None) -> CompletedExport:
+        """Download and decompress; a cut, corrupt or wrongly sized file is downloaded again.
+
+        `expected_size` is the `download.sizeBytes` the completed answer stated, if any.
+        """
         prefix = f"sei-{export_id}-"
+        last_problem = ""
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             raw = private_temp_file(self.workdir, prefix, ".download")
             csv_path = private_temp_file(self.workdir, prefix, ".csv")
             try:
                 with raw.open("r+b") as sink:
-                    size = self.client.download_export(export_id, sink)
+                    size = self.client.download_export(export_id, sink, expected_size=expected_size)
                 to_plain_csv(raw, csv_path)
             except CorruptDownloadError as e:
                 csv_path.unlink(missing_ok=True)
@@ -283,6 +297,7 @@ class ExportJob:
                     export_id,
                     e,
                 )
+                last_problem = str(e)
                 continue
             except BaseException:
                 csv_path.unlink(missing_ok=True)
@@ -300,7 +315,7 @@ class ExportJob:
             )
         msg = (
             f"{self.request}: export {export_id} downloaded corrupt {DOWNLOAD_ATTEMPTS} times "
-            "in a row; not emitting any of its rows."
+            f"in a row (last: {last_problem}); not emitting any of its rows."
         )
         raise ExportFailedError(msg)
 

@@ -1,8 +1,8 @@
 """CSV to typed records: converters are built once per export from its header.
 
-The header decides where each value goes, so a reordered or extended CSV still lands in the
-right fields, and a column the schema does not name is kept in `additional_columns` rather
-than dropped. Per row there is only conversion left to do.
+The header decides where each value goes (`csv_header`), so a reordered, extended or
+shortened CSV still lands in the right fields, and a column the schema does not name is kept
+in `additional_columns` rather than dropped. Per row there is only conversion left to do.
 """
 
 from __future__ import annotations
@@ -13,19 +13,20 @@ import operator
 import typing as t
 from pathlib import Path
 
-from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.csv_header import CsvFormatError, header_layout
+
+__all__ = [
+    "CsvFormatError",
+    "KeyGuard",
+    "RecordParser",
+    "long_records",
+    "read_records",
+    "to_float",
+    "to_int",
+]
 
 Converter = t.Callable[[str], t.Any]
 PeriodDates = t.Callable[[str], tuple[str | None, str | None]]
-
-PERIOD_COLUMN = "granularity"  # the CSV names the period label after the option
-TEXT_COLUMNS = {"granularity": "period", "team": "team", "team_hierarchy": "team_hierarchy"}
-INTEGER_COLUMNS = frozenset({"total_issues"})
-REQUIRED_NUMBER_COLUMNS = ("total_lead_time_hours",)
-
-
-class CsvFormatError(SeiTapError):
-    """The export's CSV does not have the shape or the values the tap expects."""
 
 
 def to_float(cell: str) -> float | None:
@@ -127,45 +128,24 @@ class RecordParser:
     ) -> None:
         self.export_id = export_id
         self._period_dates = period_dates
-        self._static = dict(static_fields)
-        self.header = [name.strip() for name in header]
-        required = [*TEXT_COLUMNS, *INTEGER_COLUMNS, *status_columns, *REQUIRED_NUMBER_COLUMNS]
-        if sprint:
-            required.append("sprint")
-        missing = [name for name in required if name not in self.header]
-        if missing:
-            msg = (
-                f"export {export_id}: the CSV has no column {', '.join(map(repr, missing))} "
-                f"(its header: {', '.join(self.header)})"
-            )
-            raise CsvFormatError(msg)
-        duplicated = sorted({n for n in self.header if self.header.count(n) > 1})
-        if duplicated:
-            msg = f"export {export_id}: the CSV header repeats {', '.join(duplicated)}"
-            raise CsvFormatError(msg)
-        key_columns = ["granularity", "team_hierarchy", *(["sprint"] if sprint else [])]
-        self.key_columns = [TEXT_COLUMNS.get(c, c) for c in key_columns]
-        self._key_indexes = [self.header.index(c) for c in key_columns]
-        numbers = {*status_columns, *REQUIRED_NUMBER_COLUMNS}
+        layout = header_layout(
+            header, status_columns=status_columns, sprint=sprint, export_id=export_id
+        )
+        self.header = layout.header
+        self.key_columns = layout.key_fields
+        self.additional_columns = layout.additional_columns
+        #: Schema columns this export lacks (their fields are null, or stood in for).
+        self.missing_columns = layout.missing
+        # A missing column is null in every record: part of the fields set once per row.
+        self._static = {**dict.fromkeys(layout.null_fields), **static_fields}
         # Per header, once: which cell goes to which field, by kind, so that a row is only
         # converted and placed (the row loop is the tap's hot path).
-        self._text: list[tuple[int, str]] = []
-        self._floats: list[tuple[int, str]] = []
-        self._ints: list[tuple[int, str]] = []
-        self._extra_text: list[tuple[int, str]] = []
-        self._extra_floats: list[tuple[int, str]] = []
-        self.additional_columns: list[str] = []
-        for index, name in enumerate(self.header):
-            if name in TEXT_COLUMNS or (sprint and name == "sprint"):
-                self._text.append((index, TEXT_COLUMNS.get(name, name)))
-            elif name in INTEGER_COLUMNS:
-                self._ints.append((index, name))
-            elif name in numbers:
-                self._floats.append((index, name))
-            else:
-                self.additional_columns.append(name)
-                kind = self._extra_floats if name.endswith("_hours") else self._extra_text
-                kind.append((index, name))
+        self._key_indexes = layout.key_indexes
+        self._text = layout.text
+        self._floats = layout.floats
+        self._ints = layout.ints
+        self._extra_text = layout.extra_text
+        self._extra_floats = layout.extra_floats
 
     def _number(
         self, cell: str, convert: Converter, column: str, line_number: t.Callable[[], int]
@@ -310,8 +290,9 @@ def long_records(
 ) -> t.Iterator[dict[str, t.Any]]:
     """One record per status of a `time_in_status` record: `status`, `hours`, the same keys.
 
-    The configured statuses come first, named as configured; then every `*_hours` column the
-    export added on its own (kept in `additional_columns`), named after the column.
+    The configured statuses come first, named as configured (`statuses` holds those whose
+    column the export has: a status it did not measure gets no record); then every `*_hours`
+    column the export added on its own (kept in `additional_columns`), named after the column.
     """
     common = {name: record[name] for name in LONG_FIELDS if name in record}
     for status, column in statuses.items():

@@ -1,4 +1,8 @@
-"""The `time_in_status` record schema and keys, which follow the configured statuses."""
+"""The `time_in_status` record schema and keys, which follow the configured statuses.
+
+Descriptions say what `--discover` readers need to know about the CSV's dialects: what is
+null when the export lacks a column, and where columns of unconfigured statuses land.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,15 @@ from tap_sei_time_in_status.settings import CatalogSettings
 STREAM_NAME = "time_in_status"
 LONG_STREAM_NAME = "time_in_status_by_status"
 REPLICATION_KEY = "window_end"
+HIERARCHY_DESCRIPTION = (
+    "Team hierarchy, e.g. Engineering/Platform; the team name when the export has no "
+    "team_hierarchy column (a key: see the README, 'What the tap expects of the CSV')"
+)
+ADDITIONAL_COLUMNS_DESCRIPTION = (
+    "CSV columns the schema does not name, kept rather than dropped, by their lower-case "
+    "name: e.g. the *_hours column of a status not in issue_statuses (to_do_hours), which "
+    "also becomes the status 'to_do' in time_in_status_by_status"
+)
 
 
 def primary_keys(settings: CatalogSettings) -> list[str]:
@@ -34,21 +47,32 @@ def record_schema(settings: CatalogSettings) -> dict[str, t.Any]:
         th.Property("period", th.StringType, required=True, description="Period label"),
         *_period_dates(),
         th.Property("team", th.StringType, description="Team name"),
-        th.Property("team_hierarchy", th.StringType, required=True),
+        th.Property(
+            "team_hierarchy", th.StringType, required=True, description=HIERARCHY_DESCRIPTION
+        ),
     ]
     if settings.aggregation_level == "sprint":
-        properties.append(th.Property("sprint", th.StringType, required=True))
-    properties.append(th.Property("total_issues", th.IntegerType))
+        properties.append(_sprint())
+    properties.append(_total_issues())
     properties.extend(
-        th.Property(column, th.NumberType, description=f"Hours in status {status!r}")
+        th.Property(
+            column,
+            th.NumberType,
+            description=f"Hours in status {status!r}; null when the export has no {column} "
+            "column (not measured)",
+        )
         for status, column in settings.status_columns.items()
     )
     properties += [
-        th.Property("total_lead_time_hours", th.NumberType),
+        th.Property(
+            "total_lead_time_hours",
+            th.NumberType,
+            description="Lead time hours; null when the export has no such column",
+        ),
         th.Property(
             "additional_columns",
             th.ObjectType(additional_properties=True),
-            description="CSV columns the schema does not name, kept rather than dropped",
+            description=ADDITIONAL_COLUMNS_DESCRIPTION,
         ),
         *_export_fields(),
     ]
@@ -71,6 +95,23 @@ def _export_fields() -> list[th.Property[t.Any]]:
     ]
 
 
+def _sprint() -> th.Property[t.Any]:
+    return th.Property(
+        "sprint",
+        th.StringType,
+        required=True,
+        description="Sprint name, from the CSV column sprint or sprint_name (any case)",
+    )
+
+
+def _total_issues() -> th.Property[t.Any]:
+    return th.Property(
+        "total_issues",
+        th.IntegerType,
+        description="Issues counted; null when the export has no total_issues column",
+    )
+
+
 def _period_dates() -> list[th.Property[t.Any]]:
     return [
         th.Property("period_start", th.DateType, description="First day of the period"),
@@ -89,20 +130,23 @@ def long_record_schema(settings: CatalogSettings) -> dict[str, t.Any]:
         th.Property("period", th.StringType, required=True, description="Period label"),
         *_period_dates(),
         th.Property("team", th.StringType),
-        th.Property("team_hierarchy", th.StringType, required=True),
+        th.Property(
+            "team_hierarchy", th.StringType, required=True, description=HIERARCHY_DESCRIPTION
+        ),
     ]
     if settings.aggregation_level == "sprint":
-        properties.append(th.Property("sprint", th.StringType, required=True))
+        properties.append(_sprint())
     properties += [
         th.Property(
             "status",
             th.StringType,
             required=True,
             description="The configured status name, or the column name without _hours for "
-            "a status column the export added",
+            "a status column the export added (to_do_hours: to_do); a configured status "
+            "whose column the export lacks has no record",
         ),
         th.Property("hours", th.NumberType, description="Hours in the status"),
-        th.Property("total_issues", th.IntegerType),
+        _total_issues(),
         *_export_fields(),
     ]
     return th.PropertiesList(*properties).to_dict()

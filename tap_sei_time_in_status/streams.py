@@ -21,6 +21,7 @@ from typing_extensions import override
 
 from tap_sei_time_in_status import state as partition_state
 from tap_sei_time_in_status.client import ExportApiClient
+from tap_sei_time_in_status.csv_header import missing_columns_effect
 from tap_sei_time_in_status.export_job import CompletedExport, ExportPolicy, ExportRequest
 from tap_sei_time_in_status.periods import period_dates
 from tap_sei_time_in_status.pipeline import ExportPipeline
@@ -141,6 +142,9 @@ class TimeInStatusStream(_WindowedStream):
     def __init__(self, tap: Tap, catalog: CatalogSettings) -> None:
         super().__init__(tap, catalog, STREAM_NAME, record_schema(catalog), primary_keys(catalog))
         self._logged_additional: set[str] = set()
+        self._warned_missing: set[str] = set()
+        # The configured statuses the export being read has a column for.
+        self._measured: dict[str, str] = {}
         self._unrecognised_labels: set[str] = set()
         self._export_pipeline: ExportPipeline | None = None
         self._plan: dict[str, list[Window]] = {}
@@ -193,7 +197,7 @@ class TimeInStatusStream(_WindowedStream):
                         for record in self._records(completed):
                             rows += 1
                             if long is not None:
-                                for long_record in long_records(record, self._statuses):
+                                for long_record in long_records(record, self._measured):
                                     long.write(long_record)
                             yield record
                         completed.cleanup()
@@ -352,7 +356,7 @@ class TimeInStatusStream(_WindowedStream):
             sprint=self.settings.aggregation_level == "sprint",
             export_id=completed.export_id,
             static_fields=static,
-            on_header=self._note_additional_columns,
+            on_header=self._note_header,
             period_dates=self._period_dates_of(window),
         )
 
@@ -383,7 +387,13 @@ class TimeInStatusStream(_WindowedStream):
             return None, None
         return dates[0].isoformat(), dates[1].isoformat()
 
-    def _note_additional_columns(self, parser: RecordParser) -> None:
+    def _note_header(self, parser: RecordParser) -> None:
+        """Say, once per sync, which columns an export adds and which it lacks."""
+        self._measured = {
+            status: column
+            for status, column in self._statuses.items()
+            if column not in parser.missing_columns
+        }
         new = [c for c in parser.additional_columns if c not in self._logged_additional]
         if new:
             self._logged_additional.update(new)
@@ -394,6 +404,16 @@ class TimeInStatusStream(_WindowedStream):
             )
             if self.selected and any(m.flattening_enabled for m in self.stream_maps):
                 self._declare_additional_columns(new)
+        missing = [c for c in parser.missing_columns if c not in self._warned_missing]
+        if missing:
+            self._warned_missing.update(missing)
+            self.logger.warning(
+                "Export %s has no column %s: %s (see 'What the tap expects of the CSV' in the "
+                "README); said once per sync",
+                parser.export_id,
+                ", ".join(missing),
+                missing_columns_effect(missing),
+            )
 
     def _declare_additional_columns(self, columns: list[str]) -> None:
         """Flattened, each extra column is a field of its own: announce it before its rows."""

@@ -196,7 +196,7 @@ def test_non_json_answer_is_quoted(sandbox: SandboxServer, tap: Tap) -> None:
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("malformed_missing_column", "the CSV has no column 'total_issues'"),
+        ("malformed_missing_column", "the CSV has no column 'team'"),
         ("malformed_non_numeric", "is not a number"),
         ("ragged", "cells, the header has"),
     ],

@@ -24,13 +24,14 @@ import psycopg
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from tap_sei_time_in_status.sandbox import SandboxServer
+from tap_sei_time_in_status.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import API_KEY, csv_view, served_rows, tap_config
 from tests.postgres_server import MISSING_BINARIES, PostgresServer, find_bin_dir
 from tests.readme_examples import commands as readme_commands
 from tests.readme_examples import example as readme_example
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CSV = ROOT / "tests" / "fixtures" / "api_page_example.csv"
 MELTANO = os.environ.get("MELTANO_BIN") or str(ROOT / ".venv-meltano" / "bin" / "meltano")
 STATUS_COLUMNS = ["in_progress_hours", "in_review_hours", "qa_hours", "done_hours"]
 KEYS = ["scope_id", "granularity", "aggregation_level", "terminal_date_column", "period"]
@@ -258,6 +259,96 @@ def test_duckdb_holds_every_row_once_then_upserts_incrementally(
     run.run("target-duckdb")
     assert len(sandbox.requests_of("create")) == 4  # two windows per partition
     assert sorted(map(view, rows())) == sorted(map(view, first))
+
+
+def test_postgres_loads_the_api_page_example_csv(
+    meltano: str, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """The API page's example CSV, served byte for byte, lands in PostgreSQL as it says."""
+    config = SandboxConfig(api_key=API_KEY, export_seconds=0.15, csv_file=EXAMPLE_CSV)
+    with SandboxServer(config) as sandbox:
+        run = Meltano(meltano, sandbox, tmp_path)
+        schema = pg_env(run, postgres)
+        run.env.update(
+            {
+                "TAP_SEI_TIME_IN_STATUS_TEAM_IDS": '["team_abc123"]',
+                "TAP_SEI_TIME_IN_STATUS_ORG_TREE_NAMES": "[]",
+                "TAP_SEI_TIME_IN_STATUS_GRANULARITY": "monthly",
+                "TAP_SEI_TIME_IN_STATUS_START_DATE": "2026-01-01",
+                "TAP_SEI_TIME_IN_STATUS_END_DATE": "2026-01-31",
+            }
+        )
+        done = run.run("target-postgres")
+        [export] = sandbox.exports_created()
+    assert "has no column in_review_hours, qa_hours, done_hours" in done.stderr
+    wide = {r["team"]: r for r in pg_rows(postgres, schema)}
+    assert set(wide) == {"Platform Team", "Payments Team"}
+    for team, hierarchy, issues, in_progress, to_do, lead in [
+        ("Platform Team", "Engineering/Platform", 2171, "5284151.09", 8706228.13, "13990379.22"),
+        ("Payments Team", "Engineering/Payments", 100, "34870.41", 18285.37, "53155.78"),
+    ]:
+        row = wide[team]
+        assert row["period"] == "Jan 2026"
+        assert str(row["period_start"]) == "2026-01-01"
+        assert str(row["period_end"]) == "2026-01-31"
+        assert row["team_hierarchy"] == hierarchy
+        assert row["total_issues"] == issues
+        assert row["in_progress_hours"] == Decimal(in_progress)
+        assert row["in_review_hours"] is None
+        assert row["qa_hours"] is None
+        assert row["done_hours"] is None
+        assert row["total_lead_time_hours"] == Decimal(lead)
+        assert row["additional_columns"] == {"to_do_hours": to_do}
+        assert (row["scope_id"], row["granularity"], row["export_id"]) == (
+            "team_abc123",
+            "monthly",
+            export.export_id,
+        )
+    with psycopg.connect(postgres.dsn) as conn, conn.cursor() as cur:
+        cur.execute(
+            f'select team, status, hours from "{schema}".time_in_status_by_status'  # noqa: S608
+            " order by team, status"
+        )
+        long = cur.fetchall()
+    assert long == [
+        ("Payments Team", "In Progress", Decimal("34870.41")),
+        ("Payments Team", "to_do", Decimal("18285.37")),
+        ("Platform Team", "In Progress", Decimal("5284151.09")),
+        ("Platform Team", "to_do", Decimal("8706228.13")),
+    ]
+
+
+def test_stand_in_hierarchy_rows_are_dropped_by_the_readme_script(
+    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Exports without `team_hierarchy`, then with it: the README's script keeps one row each."""
+    sandbox.set_config(omit_columns=["team_hierarchy"])
+    run = Meltano(meltano, sandbox, tmp_path)
+    schema = pg_env(run, postgres)
+    run.run("target-postgres")
+    sandbox.set_config(omit_columns=[], duplicate_window_seconds=0)
+    run.run("target-postgres")  # the lookback windows again, now with the hierarchy
+
+    def counts(table: str, *extra: str) -> collections.Counter[tuple[t.Any, ...]]:
+        columns = ["scope_id", "period", "team", *extra]
+        with psycopg.connect(postgres.dsn) as conn, conn.cursor() as cur:
+            cur.execute(f'select {", ".join(columns)} from "{schema}".{table}')  # noqa: S608
+            return collections.Counter(cur.fetchall())
+
+    def real_rows() -> int:
+        return sum(1 for r in pg_rows(postgres, schema) if r["team_hierarchy"] != r["team"])
+
+    before, real_before = counts("time_in_status"), real_rows()
+    assert max(before.values()) == 2, "a team and period twice: the documented behaviour"
+    assert 0 < real_before < len(pg_rows(postgres, schema))
+    with psycopg.connect(postgres.dsn) as conn, conn.cursor() as cur:
+        cur.execute(f'set search_path to "{schema}"')
+        cur.execute((ROOT / "scripts" / "drop_stand_in_hierarchy_rows.sql").read_text())
+    after = counts("time_in_status")
+    assert set(after) == set(before)
+    assert set(after.values()) == {1}
+    assert real_rows() == real_before
+    assert set(counts("time_in_status_by_status", "status").values()) == {1}
 
 
 def test_snowflake_loader_installs_and_answers_about(meltano: str, tmp_path: Path) -> None:

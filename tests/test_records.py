@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_sei_time_in_status.records import CsvFormatError, read_records
+from tap_sei_time_in_status.records import CsvFormatError, RecordParser, long_records, read_records
+
+Record = dict[str, t.Any]
 
 STATUS_COLUMNS = ["in_progress_hours", "qa_hours"]
 STATIC = {"scope_id": "team_a", "export_id": "exp_1"}
@@ -82,10 +84,139 @@ def test_sprint_column_is_required_for_sprint_aggregation(tmp_path: Path) -> Non
     assert record["additional_columns"] == {}
 
 
-def test_missing_required_column_names_the_export_and_column(tmp_path: Path) -> None:
-    text = "granularity,team,team_hierarchy,in_progress_hours,qa_hours,total_lead_time_hours\n"
-    with pytest.raises(CsvFormatError, match=r"export exp_1: .*'total_issues'"):
-        parse(tmp_path / "e.csv", text)
+@pytest.mark.parametrize("column", ["granularity", "team"])
+def test_missing_indispensable_column_names_the_export_column_and_header(
+    tmp_path: Path, column: str
+) -> None:
+    header = [c for c in HEADER.split(",") if c != column]
+    with pytest.raises(
+        CsvFormatError,
+        match=rf"export exp_1: the CSV has no column '{column}' \(its header: " + ", ".join(header),
+    ):
+        parse(tmp_path / "e.csv", ",".join(header) + "\n")
+
+
+def parse_with_parser(path: Path, text: str, **kw: t.Any) -> tuple[RecordParser, list[Record]]:
+    parsers: list[RecordParser] = []
+    path.write_text(text)
+    records = list(
+        read_records(
+            path,
+            status_columns=kw.pop("status_columns", STATUS_COLUMNS),
+            sprint=kw.pop("sprint", False),
+            export_id="exp_1",
+            static_fields=STATIC,
+            on_header=parsers.append,
+        )
+    )
+    return parsers[0], records
+
+
+def test_optional_columns_missing_are_null_and_the_team_stands_in_for_its_hierarchy(
+    tmp_path: Path,
+) -> None:
+    parser, records = parse_with_parser(
+        tmp_path / "short.csv",
+        "granularity,team,in_progress_hours\nJan 2026,Platform Team,1.5\nJan 2026,Pay,\n",
+    )
+    assert parser.missing_columns == [
+        "team_hierarchy",
+        "total_issues",
+        "qa_hours",
+        "total_lead_time_hours",
+    ]
+    assert records[0] == {
+        "scope_id": "team_a",
+        "export_id": "exp_1",
+        "period": "Jan 2026",
+        "team": "Platform Team",
+        "team_hierarchy": "Platform Team",
+        "total_issues": None,
+        "in_progress_hours": 1.5,
+        "qa_hours": None,
+        "total_lead_time_hours": None,
+        "additional_columns": {},
+    }
+    assert records[1]["team_hierarchy"] == "Pay"
+    assert records[1]["in_progress_hours"] is None
+
+
+def test_without_hierarchy_the_team_keys_the_duplicate_check(tmp_path: Path) -> None:
+    text = "granularity,team,total_issues\nJan 2026,A,1\nJan 2026,B,1\nJan 2026,A,2\n"
+    with pytest.raises(
+        CsvFormatError,
+        match=r"lines 2 and 4 have the same key \(period='Jan 2026', team_hierarchy='A'\)",
+    ):
+        parse_with_parser(tmp_path / "dup.csv", text)
+    _, records = parse_with_parser(tmp_path / "ok.csv", text.removesuffix("Jan 2026,A,2\n"))
+    assert [r["team_hierarchy"] for r in records] == ["A", "B"]
+
+
+def test_header_names_match_after_trimming_and_case_folding(tmp_path: Path) -> None:
+    lower = (
+        "granularity,team,team_hierarchy,total_issues,in_progress_hours,qa_hours,"
+        "total_lead_time_hours,to_do_hours,owner\n"
+    )
+    folded = (
+        " Granularity ,TEAM,Team_Hierarchy,TOTAL_ISSUES,In_Progress_Hours, QA_HOURS,"
+        "Total_Lead_Time_Hours,To_Do_Hours,Owner\n"
+    )
+    row = "Jan 2026,T,E/T,3,1.5,,4,2.5,ann\n"
+    parser, records = parse_with_parser(tmp_path / "f.csv", folded + row)
+    assert parser.missing_columns == []
+    assert records == parse_with_parser(tmp_path / "l.csv", lower + row)[1]
+    assert records[0]["additional_columns"] == {"to_do_hours": 2.5, "owner": "ann"}
+    assert records[0]["in_progress_hours"] == 1.5
+
+
+def test_a_header_repeating_a_name_after_folding_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CsvFormatError, match="the CSV header repeats qa_hours"):
+        parse(tmp_path / "r.csv", f"{HEADER},QA_Hours\n")
+
+
+@pytest.mark.parametrize("name", ["sprint", "sprint_name", "SPRINT", "Sprint_Name", " Sprint "])
+def test_sprint_column_under_the_names_an_api_would_use(tmp_path: Path, name: str) -> None:
+    _, [record] = parse_with_parser(
+        tmp_path / "s.csv", f"{HEADER},{name}\nQ1 2026,T,E/T,1,1,1,2,Sprint 4\n", sprint=True
+    )
+    assert record["sprint"] == "Sprint 4"
+    assert record["additional_columns"] == {}
+
+
+def test_without_a_sprint_column_sprint_aggregation_fails_naming_the_header(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(
+        CsvFormatError,
+        match=r"export exp_1: the CSV has no sprint column \('sprint' or 'sprint_name', any "
+        r"case\), which aggregation_level sprint needs \(its header: granularity, team, ",
+    ):
+        parse(tmp_path / "n.csv", f"{HEADER},sprint_id\n", sprint=True)
+
+
+def test_sprint_is_preferred_to_sprint_name_which_is_then_kept(tmp_path: Path) -> None:
+    _, [record] = parse_with_parser(
+        tmp_path / "b.csv",
+        f"{HEADER},sprint_name,Sprint\nQ1 2026,T,E/T,1,1,1,2,S-4,S4\n",
+        sprint=True,
+    )
+    assert record["sprint"] == "S4"
+    assert record["additional_columns"] == {"sprint_name": "S-4"}
+
+
+def test_long_records_only_for_the_measured_statuses(tmp_path: Path) -> None:
+    parser, [record] = parse_with_parser(
+        tmp_path / "m.csv",
+        "granularity,team,in_progress_hours,to_do_hours\nJan 2026,T,1.5,\n",
+    )
+    statuses = {"In Progress": "in_progress_hours", "QA": "qa_hours"}
+    measured = {s: c for s, c in statuses.items() if c not in parser.missing_columns}
+    assert [
+        (r["status"], r["hours"], r["team_hierarchy"]) for r in long_records(record, measured)
+    ] == [
+        ("In Progress", 1.5, "T"),
+        ("to_do", None, "T"),
+    ]
 
 
 @pytest.mark.parametrize("bad", ["abc", "nan", "inf", "1_000"])

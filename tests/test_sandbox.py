@@ -31,7 +31,7 @@ from tap_sei_time_in_status.sandbox import (
     slugify,
     status_column,
 )
-from tap_sei_time_in_status.sandbox.cli import is_loopback, main
+from tap_sei_time_in_status.sandbox.cli import build_config, build_parser, is_loopback, main
 from tap_sei_time_in_status.sandbox.config import ConfigChanges
 
 KEY = "test-key-123"
@@ -492,7 +492,7 @@ def test_malformed_downloads(server: SandboxServer, client: Client, kind: Any) -
     if kind == "malformed_non_numeric":
         assert lines[1][header.index("total_issues")] == "abc"
     elif kind == "malformed_missing_column":
-        assert "total_issues" not in lines[0]
+        assert "team" not in lines[0]
         assert {len(line) for line in lines} == {len(header) - 1}
     elif kind == "malformed_duplicate_keys":
         assert lines[1] == lines[2]
@@ -603,3 +603,162 @@ def test_cli_serves_until_sigterm() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
+
+
+# -- dialects ----------------------------------------------------------------------------------
+
+
+def test_csv_dialects_shape_the_header_and_the_rows() -> None:
+    config = SandboxConfig(
+        served_statuses=["In Progress"],
+        extra_columns=["to_do_hours"],
+        omit_columns=["team_hierarchy", "total_lead_time_hours"],
+        sprint_column="sprint_name",
+        header_case="title",
+    )
+    header, rows = expected_rows(ORG_BODY, config)
+    assert header == [
+        "Granularity",
+        "Team",
+        "Sprint_Name",
+        "Total_Issues",
+        "In_Progress_Hours",
+        "To_Do_Hours",
+    ]
+    _, plain = expected_rows(ORG_BODY)
+    assert len(rows) == len(plain)
+    # The served status keeps the values it has when requested; the rest is left out.
+    assert [r["In_Progress_Hours"] for r in rows] == [r["in_progress_hours"] for r in plain]
+    assert [r["Sprint_Name"] for r in rows] == [r["sprint"] for r in plain]
+    upper, _ = expected_rows(TEAM_BODY, SandboxConfig(header_case="upper"))
+    assert upper[:3] == ["GRANULARITY", "TEAM", "TEAM_HIERARCHY"]
+
+
+def test_dialect_download_matches_its_header(server: SandboxServer, client: Client) -> None:
+    server.set_config(omit_columns=["team_hierarchy", "total_issues"], header_case="upper")
+    export_id = client.completed_export(ORG_BODY)
+    expected = expected_rows(ORG_BODY, server.config)
+    assert csv_of(gzip.decompress(client.download(export_id).content)) == expected
+    assert "TEAM_HIERARCHY" not in expected[0]
+    assert "IN_PROGRESS_HOURS" in expected[0]
+
+
+def test_csv_file_is_served_byte_for_byte(
+    server: SandboxServer, client: Client, tmp_path: Any
+) -> None:
+    source = tmp_path / "given.csv"
+    source.write_bytes(b"granularity,team\nJan 2026,\xc3\x89quipe\n")
+    server.set_config(csv_file=source)
+    export_id = client.completed_export(TEAM_BODY)
+    assert gzip.decompress(client.download(export_id).content) == source.read_bytes()
+    assert expected_rows(TEAM_BODY, server.config) == (
+        ["granularity", "team"],
+        [{"granularity": "Jan 2026", "team": "Équipe"}],
+    )
+    with pytest.raises(ValueError, match="csv_file"):
+        SandboxConfig(csv_file=tmp_path / "absent.csv")
+
+
+def test_create_answers_without_status(server: SandboxServer, client: Client) -> None:
+    server.set_config(create_without_status=True)
+    created = client.create(TEAM_BODY).json()
+    assert set(created) == {"exportId", "createdAt", "createdBy", "metadata", "message"}
+    assert created["metadata"]["dateRange"] == TEAM_BODY["dateRange"]
+    assert created["metadata"]["options"] == TEAM_BODY["options"]
+    reused = client.create(TEAM_BODY).json()
+    assert reused == {
+        "exportId": created["exportId"],
+        "createdAt": created["createdAt"],
+        "message": "Using existing export with identical parameters",
+    }
+    assert client.wait(created["exportId"])[-1] == "COMPLETED"
+
+
+def test_rich_answers_state_the_file(server: SandboxServer, client: Client) -> None:
+    server.set_config(rich_answers=True, status_case="lower")
+    export_id = client.create(TEAM_BODY).json()["exportId"]
+    client.wait(export_id, until="COMPLETED")
+    answer = client.poll(export_id).json()
+    assert answer["status"] == "completed"
+    assert answer["scope"] == {"teamId": "team_abc123", "teamName": "Abc123 Team"}
+    assert answer["metadata"]["scope"] == {"teamId": "team_abc123"}
+    assert answer["completedAt"].endswith("Z")
+    download = answer["download"]
+    assert download["sizeBytes"] == len(client.download(export_id).content)
+    assert (download["filename"], download["contentType"], download["compression"]) == (
+        f"{export_id}.csv.gz",
+        "application/gzip",
+        "gzip",
+    )
+    assert answer["downloadUrl"] == download["url"]
+    assert "/download" not in download["url"], "off the documented path on purpose"
+    server.set_config(stated_size_offset=5)
+    assert client.poll(export_id).json()["download"]["sizeBytes"] == download["sizeBytes"] + 5
+
+
+def test_other_export_fault_answers_about_another_export(
+    server: SandboxServer, client: Client
+) -> None:
+    first = client.completed_export(TEAM_BODY)
+    second = client.create(ORG_BODY).json()["exportId"]
+    server.set_faults([Fault("poll", "other_export")])
+    answer = client.poll(second).json()
+    assert answer["exportId"] == first
+    assert answer["status"] == "COMPLETED"
+    assert client.poll(second).json()["exportId"] == second  # worn off
+    with pytest.raises(ValueError, match="only applies to polls"):
+        Fault("create", "other_export")
+
+
+def test_other_export_fault_without_another_export(server: SandboxServer, client: Client) -> None:
+    only = client.create(TEAM_BODY).json()["exportId"]
+    server.set_faults([Fault("poll", "other_export")])
+    assert client.poll(only).json()["exportId"] == "exp_0THER000"
+
+
+def test_requests_log_their_content_type(server: SandboxServer, client: Client) -> None:
+    client.create(TEAM_BODY)
+    client.session.get(
+        client.url("/exp_NONE"),
+        headers={**client.headers, "Content-Type": "application/json"},
+        params=client.params,
+        timeout=5,
+    )
+    create, poll = server.request_log
+    assert create.content_type == "application/json"  # requests sets it for json=
+    assert poll.content_type == "application/json"
+
+
+def test_cli_dialect_switches() -> None:
+    args = build_parser().parse_args(
+        [
+            "--served-status",
+            "In Progress",
+            "--served-status",
+            "To Do",
+            "--omit-column",
+            "team_hierarchy",
+            "--sprint-column",
+            "sprint_name",
+            "--header-case",
+            "upper",
+            "--create-without-status",
+            "--rich-answers",
+            "--lower-case-status",
+        ]
+    )
+    config = build_config(args)
+    assert config.served_statuses == ("In Progress", "To Do")
+    assert config.omit_columns == ("team_hierarchy",)
+    assert (config.sprint_column, config.header_case, config.status_case) == (
+        "sprint_name",
+        "upper",
+        "lower",
+    )
+    assert config.create_without_status
+    assert config.rich_answers
+    defaults = build_config(build_parser().parse_args([]))
+    assert defaults.served_statuses is None
+    assert not defaults.rich_answers
+    with pytest.raises(ValueError, match="header_case"):
+        SandboxConfig(header_case="camel")  # type: ignore[arg-type]

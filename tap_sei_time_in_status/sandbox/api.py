@@ -20,6 +20,7 @@ import traceback
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -27,6 +28,7 @@ from typing_extensions import Unpack
 
 from .config import ConfigChanges, SandboxConfig
 from .contract import InvalidRequestError, canonical_json, parse_export_request
+from .data import team_display_name
 from .exports import COMPLETED, UNKNOWN_STATUS, ExportRecord, ExportRegistry
 from .faults import MALFORMED_KINDS, REPLACING_KINDS, STATUS_KINDS, Fault, FaultPlan
 from .files import ExportFile, write_export_file, write_malformed
@@ -42,6 +44,9 @@ CREATED_BY: Final[Mapping[str, str]] = {
 }
 MSG_CREATED: Final = "Export job created successfully"
 MSG_DUPLICATE: Final = "Duplicate request - returning existing export"
+MSG_REUSED: Final = "Using existing export with identical parameters"
+#: The export id a misrouted poll answers with when the sandbox knows no other export.
+OTHER_EXPORT_ID: Final = "exp_0THER000"
 STATUS_MESSAGES: Final[Mapping[str, str]] = {
     "QUEUED": "Export queued.",
     "PROCESSING": "Export in progress.",
@@ -94,6 +99,7 @@ class Exchange:
     query: Mapping[str, str]
     body: bytes
     authorization: str | None
+    content_type: str | None = None
 
 
 @dataclass
@@ -131,6 +137,8 @@ class RequestRecord:
     auth_present: bool
     fault: str | None
     at: float
+    #: The request's `Content-Type` header, if it had one.
+    content_type: str | None = None
 
 
 @dataclass
@@ -305,6 +313,8 @@ class SandboxApi:
             reply = self._create(exchange, config, ctx)
         elif endpoint == "poll":
             reply = self._poll(exchange, config, export_id or "")
+            if fault is not None and fault.kind == "other_export" and reply.status == 200:
+                reply = self._other_export(exchange, config, export_id or "")
         else:
             reply = self._download(exchange, config, export_id or "", fault)
         if fault is not None and fault.kind in REPLACING_KINDS:
@@ -336,6 +346,13 @@ class SandboxApi:
             if duplicate is not None:
                 duplicate.creates += 1
                 ctx.export_id = duplicate.export_id
+                if config.create_without_status:  # as the Efficiency page shows it
+                    reused = {
+                        "exportId": duplicate.export_id,
+                        "createdAt": duplicate.created_at_text,
+                        "message": MSG_REUSED,
+                    }
+                    return _json(200, reused)
                 return _json(200, self._status_body(duplicate, config, MSG_DUPLICATE))
             record = self._registry.create(
                 org_identifier=org,
@@ -353,6 +370,15 @@ class SandboxApi:
                 daemon=True,
             ).start()
         status = UNKNOWN_STATUS if config.unknown_status else "QUEUED"
+        if config.create_without_status:  # as the Sprint page shows it
+            created: dict[str, object] = {
+                "exportId": record.export_id,
+                "createdAt": record.created_at_text,
+                "createdBy": dict(CREATED_BY),
+                "metadata": _metadata(record),
+                "message": MSG_CREATED,
+            }
+            return _json(config.create_status_code, created)
         return _json(
             config.create_status_code,
             {
@@ -425,13 +451,59 @@ class SandboxApi:
     def _status_body(
         self, record: ExportRecord, config: SandboxConfig, message: str
     ) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "exportId": record.export_id,
             "status": self._reported_status(record, config),
             "createdAt": record.created_at_text,
             "createdBy": dict(CREATED_BY),
             "message": message,
         }
+        if config.rich_answers:
+            body.update(self._rich_fields(record, config))
+        return body
+
+    def _rich_fields(self, record: ExportRecord, config: SandboxConfig) -> dict[str, object]:
+        """What sibling export pages add to an answer: scope, metadata, the file's details.
+
+        The URLs point off the documented download path, on purpose: a client that followed
+        them instead of `.../exports/{exportId}/download` would show in the request log.
+        """
+        scope: dict[str, object] = dict(record.request.scope)
+        if record.request.team_id is not None:
+            scope["teamName"] = team_display_name(record.request.team_id)
+        fields: dict[str, object] = {"scope": scope, "metadata": _metadata(record)}
+        if record.status(config.export_seconds) != COMPLETED or record.file is None:
+            return fields
+        finished = record.created_at + timedelta(seconds=config.export_seconds)
+        url = f"http://{config.blob_host}:{self.port}/_files/{record.export_id}.csv.gz"
+        fields["completedAt"] = finished.strftime("%Y-%m-%dT%H:%M:%SZ")
+        fields["download"] = {
+            "url": url,
+            "filename": f"{record.export_id}.csv.gz",
+            "sizeBytes": record.file.gzip_size + config.stated_size_offset,
+            "contentType": _GZIP_TYPE,
+            "compression": "gzip",
+        }
+        fields["downloadUrl"] = url
+        return fields
+
+    def _other_export(self, exchange: Exchange, config: SandboxConfig, export_id: str) -> Reply:
+        """A misrouted poll answer: another export's, COMPLETED if the sandbox has one."""
+        others = [
+            r
+            for r in self._registry.all()
+            if r.export_id != export_id and self._lookup(exchange, r.export_id) is not None
+        ]
+        done = [r for r in others if r.status(config.export_seconds) == COMPLETED]
+        if done or others:
+            other = (done or others)[-1]
+            return _json(200, self._status_body(other, config, STATUS_MESSAGES[COMPLETED]))
+        body = {
+            "exportId": OTHER_EXPORT_ID,
+            "status": _cased(COMPLETED, config),
+            "message": STATUS_MESSAGES[COMPLETED],
+        }
+        return _json(200, body)
 
     @staticmethod
     def _reported_status(record: ExportRecord, config: SandboxConfig) -> str:
@@ -479,6 +551,7 @@ class SandboxApi:
             auth_present=ctx.auth_present,
             fault=ctx.fault.kind if ctx.fault is not None else None,
             at=time.time(),
+            content_type=exchange.content_type,
         )
         with self._lock:
             self._log.append(entry)
@@ -526,6 +599,22 @@ def _refusal(exchange: Exchange, ctx: _Context) -> Reply | None:
 
 def _cased(status: str, config: SandboxConfig) -> str:
     return status.lower() if config.status_case == "lower" else status
+
+
+def _metadata(record: ExportRecord) -> dict[str, object]:
+    """The request an answer is about, as the Sprint page's `metadata` shows it."""
+    return {
+        "scope": dict(record.request.scope),
+        "dateRange": {
+            "start": record.request.start.isoformat(),
+            "end": record.request.end.isoformat(),
+        },
+        "options": {
+            "aggregationLevel": record.request.aggregation_level,
+            "granularity": record.request.granularity,
+            "terminalDateColumn": record.request.terminal_date_column,
+        },
+    }
 
 
 def _json(

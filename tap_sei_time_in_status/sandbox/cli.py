@@ -8,9 +8,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
-from .config import DEFAULT_BASE_PATH, KNOWN_ORG_TREES, KNOWN_TEAMS, SandboxConfig
+from .config import DEFAULT_BASE_PATH, HEADER_CASES, KNOWN_ORG_TREES, KNOWN_TEAMS, SandboxConfig
 from .faults import Fault
 from .server import SandboxServer
 
@@ -54,6 +55,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--fail-exports", type=int, default=0, help="first N exports fail")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    dialects = parser.add_argument_group("dialects (answers the API family may give)")
+    dialects.add_argument(
+        "--served-status",
+        action="append",
+        metavar="STATUS",
+        help="the CSV's status columns are these statuses' instead of the requested ones "
+        "(repeatable)",
+    )
+    dialects.add_argument(
+        "--omit-column",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave a column out of the CSV, e.g. team_hierarchy, total_issues (repeatable)",
+    )
+    dialects.add_argument(
+        "--sprint-column", default="sprint", help="name of the sprint column, e.g. sprint_name"
+    )
+    dialects.add_argument(
+        "--header-case", choices=HEADER_CASES, default="lower", help="case of the CSV header"
+    )
+    dialects.add_argument(
+        "--csv-file", type=Path, help="serve this CSV (gzip-compressed) as every export's file"
+    )
+    dialects.add_argument(
+        "--create-without-status",
+        action="store_true",
+        help="create answers carry no status (as the Sprint and Efficiency pages show)",
+    )
+    dialects.add_argument(
+        "--rich-answers",
+        action="store_true",
+        help="answers carry scope, metadata, completedAt, a download object and downloadUrl",
+    )
+    dialects.add_argument(
+        "--lower-case-status", action="store_true", help="statuses in lower case: completed"
+    )
     parser.add_argument(
         "--allow-remote", action="store_true", help="allow binding a non-loopback address"
     )
@@ -70,6 +108,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def build_config(args: argparse.Namespace) -> SandboxConfig:
+    """The sandbox's settings from the command line; `ValueError` for a bad one."""
+    return SandboxConfig(
+        api_key=args.api_key,
+        host=args.host.strip("[]"),
+        port=args.port,
+        base_path=args.base_path,
+        teams=args.team or KNOWN_TEAMS,
+        org_trees=args.org_tree or KNOWN_ORG_TREES,
+        export_seconds=args.export_seconds,
+        org_tree_teams=args.org_tree_teams,
+        fail_exports=args.fail_exports,
+        faults=[Fault.parse(spec) for spec in args.fault],
+        verbose=args.verbose,
+        served_statuses=args.served_status,
+        omit_columns=args.omit_column,
+        sprint_column=args.sprint_column,
+        header_case=args.header_case,
+        csv_file=args.csv_file,
+        create_without_status=args.create_without_status,
+        rich_answers=args.rich_answers,
+        status_case="lower" if args.lower_case_status else "upper",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve until SIGINT or SIGTERM; print the base URL once ready."""
     parser = build_parser()
@@ -77,20 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not is_loopback(args.host) and not args.allow_remote:
         parser.error(f"refusing to bind non-loopback host {args.host!r} without --allow-remote")
     try:
-        faults = [Fault.parse(spec) for spec in args.fault]
-        config = SandboxConfig(
-            api_key=args.api_key,
-            host=args.host.strip("[]"),
-            port=args.port,
-            base_path=args.base_path,
-            teams=args.team or KNOWN_TEAMS,
-            org_trees=args.org_tree or KNOWN_ORG_TREES,
-            export_seconds=args.export_seconds,
-            org_tree_teams=args.org_tree_teams,
-            fail_exports=args.fail_exports,
-            faults=faults,
-            verbose=args.verbose,
-        )
+        config = build_config(args)
     except ValueError as e:
         parser.error(str(e))
     try:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Literal, TypedDict
 
 from .faults import Fault
 
 StatusCase = Literal["upper", "lower"]
+HeaderCase = Literal["lower", "upper", "title"]
+HEADER_CASES = ("lower", "upper", "title")
 
 CREATE_STATUS_CODES = frozenset({200, 201, 202})
 
@@ -74,10 +77,40 @@ class SandboxConfig:
     verbose: bool = False
     #: Bytes per write when streaming a download.
     chunk_size: int = 64 * 1024
+    # -- CSV dialects: what the API family may send besides the sandbox's own shape. --
+    #: The CSV's status columns are these statuses' instead of the requested ones (the API
+    #: page's example answers a request for four statuses with `in_progress_hours` and
+    #: `to_do_hours`); None: one column per requested status.
+    served_statuses: Sequence[str] | None = None
+    #: Columns left out of the CSV, by their lower-case name (`team_hierarchy`,
+    #: `total_issues`, `total_lead_time_hours`, a status column, ...).
+    omit_columns: Sequence[str] = ()
+    #: Name of the sprint column of sprint aggregation (`sprint_name` in some dialects).
+    sprint_column: str = "sprint"
+    #: Case of the header's names: `lower` (`in_progress_hours`), `upper`, `title`
+    #: (`In_Progress_Hours`).
+    header_case: HeaderCase = "lower"
+    #: Serve this CSV file's bytes (gzip-compressed) as every export's file, instead of
+    #: generated rows: e.g. the API page's example CSV.
+    csv_file: Path | None = None
+    # -- JSON dialects of create and poll answers. --
+    #: Create answers carry no `status`: a new job answers `exportId`, `createdAt`,
+    #: `createdBy`, `metadata` and `message`; a reused one `exportId`, `createdAt` and
+    #: "Using existing export with identical parameters" (the Sprint and Efficiency pages).
+    create_without_status: bool = False
+    #: Answers carry `createdBy`, `scope` (with `teamName`), `metadata`, and once completed
+    #: `completedAt`, a `download` object (`url`, `filename`, `sizeBytes`, `contentType`,
+    #: `compression`) and `downloadUrl`; both URLs point off the documented download path.
+    rich_answers: bool = False
+    #: Added to the `download.sizeBytes` of rich answers: a stated size the file does not have.
+    stated_size_offset: int = 0
 
     def __post_init__(self) -> None:
         # Tuples, so that a snapshot cannot change behind a running export's back.
         object.__setattr__(self, "extra_columns", tuple(self.extra_columns))
+        object.__setattr__(self, "omit_columns", tuple(self.omit_columns))
+        if self.served_statuses is not None:
+            object.__setattr__(self, "served_statuses", tuple(self.served_statuses))
         object.__setattr__(self, "empty_ranges", tuple(self.empty_ranges))
         object.__setattr__(self, "faults", tuple(self.faults))
         object.__setattr__(self, "teams", tuple(self.teams))
@@ -103,10 +136,28 @@ class SandboxConfig:
             problems.append("each empty_ranges entry must be (first, last) with first <= last")
         if not self.api_key:
             problems.append("api_key must not be empty")
-        if not self.base_path.startswith("/") or self.base_path.endswith("/"):
-            problems.append("base_path must start with '/' and not end with one")
+        problems += self._serving_problems() + self._dialect_problems()
         if problems:
             raise ValueError("; ".join(problems))
+
+    def _serving_problems(self) -> list[str]:
+        if not self.base_path.startswith("/") or self.base_path.endswith("/"):
+            return ["base_path must start with '/' and not end with one"]
+        return []
+
+    def _dialect_problems(self) -> list[str]:
+        problems = []
+        if self.served_statuses is not None and any(
+            not isinstance(v, str) or not v.strip() for v in self.served_statuses
+        ):
+            problems.append("served_statuses must hold non-empty status names")
+        if any(not c or "," in c for c in (*self.omit_columns, self.sprint_column)):
+            problems.append("omit_columns and sprint_column must be names without commas")
+        if self.header_case not in HEADER_CASES:
+            problems.append(f"header_case must be one of {', '.join(HEADER_CASES)}")
+        if self.csv_file is not None and not Path(self.csv_file).is_file():
+            problems.append(f"csv_file {self.csv_file} is not a file")
+        return problems
 
 
 class ConfigChanges(TypedDict, total=False):
@@ -135,3 +186,11 @@ class ConfigChanges(TypedDict, total=False):
     faults: Sequence[Fault]
     verbose: bool
     chunk_size: int
+    served_statuses: Sequence[str] | None
+    omit_columns: Sequence[str]
+    sprint_column: str
+    header_case: HeaderCase
+    csv_file: Path | None
+    create_without_status: bool
+    rich_answers: bool
+    stated_size_offset: int

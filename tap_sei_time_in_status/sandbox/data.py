@@ -11,11 +11,14 @@ seeding costs microseconds, and benchmark exports have millions of rows.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Final
 
 from .config import SandboxConfig
@@ -149,19 +152,58 @@ def teams_for(request: ExportRequest, config: SandboxConfig) -> list[Team]:
 
 
 def csv_header(request: ExportRequest, config: SandboxConfig) -> list[str]:
-    """The columns of the export, the extra ones included."""
+    """The columns of the export as its header names them (dialect switches applied)."""
+    kept = [c for c in _columns(request, config) if c not in config.omit_columns]
+    return [_header_name(c, config) for c in kept]
+
+
+def text_column_count(request: ExportRequest, config: SandboxConfig) -> int:
+    """How many leading columns of the header are text (period, team, hierarchy, sprint)."""
+    columns = _columns(request, config)
+    text = columns[: columns.index("total_issues")]
+    return len([c for c in text if c not in config.omit_columns])
+
+
+def _columns(request: ExportRequest, config: SandboxConfig) -> list[str]:
+    """Every column the sandbox generates, by its canonical lower-case name."""
     header = ["granularity", "team", "team_hierarchy"]
     if request.aggregation_level == "sprint":
         header.append("sprint")
     header.append("total_issues")
-    header.extend(status_column(s) for s in request.statuses)
+    header.extend(status_column(s) for s in _served_statuses(request, config))
     header.extend(_extra_columns(request, config))
     header.append(LEAD_TIME_COLUMN)
     return header
 
 
+def _header_name(column: str, config: SandboxConfig) -> str:
+    if column == "sprint":
+        column = config.sprint_column
+    if config.header_case == "upper":
+        return column.upper()
+    if config.header_case == "title":
+        return "_".join(word.capitalize() for word in column.split("_"))
+    return column
+
+
+def _served_statuses(request: ExportRequest, config: SandboxConfig) -> tuple[str, ...]:
+    """The statuses the CSV has a column for: the requested ones unless a dialect says not."""
+    return request.statuses if config.served_statuses is None else tuple(config.served_statuses)
+
+
 def iter_rows(request: ExportRequest, config: SandboxConfig) -> Iterator[list[str]]:
     """The data rows, ordered by period, then team, then sprint (in sprint-number order)."""
+    columns = _columns(request, config)
+    if not any(c in config.omit_columns for c in columns):
+        yield from _full_rows(request, config)
+        return
+    kept = [i for i, c in enumerate(columns) if c not in config.omit_columns]
+    for row in _full_rows(request, config):
+        yield [row[i] for i in kept]
+
+
+def _full_rows(request: ExportRequest, config: SandboxConfig) -> Iterator[list[str]]:
+    """Every generated column of every row, omitted ones included."""
     prefix = _SEP.join(
         (
             canonical_json(dict(request.scope)),
@@ -170,7 +212,8 @@ def iter_rows(request: ExportRequest, config: SandboxConfig) -> Iterator[list[st
             request.terminal_date_column,
         )
     )
-    cell_salts = [(_key64(f"status{_SEP}{s}"), True) for s in request.statuses] + [
+    statuses = _served_statuses(request, config)
+    cell_salts = [(_key64(f"status{_SEP}{s}"), True) for s in statuses] + [
         (_key64(f"extra{_SEP}{c}"), False) for c in _extra_columns(request, config)
     ]
     null_limit = int(config.null_cell_rate * 2**32)
@@ -224,13 +267,17 @@ def expected_rows(
     """
     config = config or SandboxConfig()
     request = parse_export_request(dict(body))
+    if config.csv_file is not None:
+        text = Path(config.csv_file).read_text(encoding="utf-8-sig")
+        header, *rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+        return header, [dict(zip(header, row, strict=True)) for row in rows]
     header = csv_header(request, config)
     return header, [dict(zip(header, row, strict=True)) for row in iter_rows(request, config)]
 
 
 def _extra_columns(request: ExportRequest, config: SandboxConfig) -> list[str]:
     """Configured extra columns, minus any the requested statuses already produce."""
-    taken = {status_column(s) for s in request.statuses} | _FIXED_COLUMNS
+    taken = {status_column(s) for s in _served_statuses(request, config)} | _FIXED_COLUMNS
     return [c for c in dict.fromkeys(config.extra_columns) if c not in taken]
 
 

@@ -34,6 +34,7 @@ FaultKind = Literal[
     "malformed_missing_column",
     "malformed_duplicate_keys",
     "ragged",
+    "other_export",
 ]
 
 FAULT_ENDPOINTS: Final[tuple[str, ...]] = get_args(FaultEndpoint)
@@ -79,6 +80,9 @@ MALFORMED_KINDS: Final = frozenset(
 #: Kinds that only make sense for the JSON endpoints.
 JSON_ONLY_KINDS: Final = frozenset({"non_json"})
 
+#: Kinds that only make sense for a status poll: `other_export` answers about another export.
+POLL_ONLY_KINDS: Final = frozenset({"other_export"})
+
 #: Kinds that replace the answer; `process=True` lets the request take effect first.
 REPLACING_KINDS: Final = frozenset({*STATUS_KINDS, "drop", "html", "non_json"})
 
@@ -114,6 +118,9 @@ class Fault:
         if self.kind in JSON_ONLY_KINDS and self.endpoint == "download":
             msg = f"fault {self.kind!r} only applies to create and poll"
             raise ValueError(msg)
+        if self.kind in POLL_ONLY_KINDS and self.endpoint not in ("poll", "any"):
+            msg = f"fault {self.kind!r} only applies to polls, not {self.endpoint!r}"
+            raise ValueError(msg)
         if self.times < 1 or self.after < 0 or self.delay < 0:
             msg = "fault times must be >= 1, after >= 0 and delay >= 0"
             raise ValueError(msg)
@@ -131,6 +138,8 @@ class Fault:
             return endpoint == "download"
         if self.kind in JSON_ONLY_KINDS:
             return endpoint != "download"
+        if self.kind in POLL_ONLY_KINDS:
+            return endpoint == "poll"
         return True
 
     @classmethod

@@ -17,7 +17,7 @@ from typing import Final
 
 from .config import SandboxConfig
 from .contract import ExportRequest
-from .data import csv_header, iter_rows
+from .data import csv_header, iter_rows, text_column_count
 
 CSV_LINE_TERMINATOR: Final = "\r\n"
 _COMPRESS_LEVEL: Final = 1  # speed over size: benchmark files are large
@@ -39,10 +39,13 @@ def write_export_file(request: ExportRequest, config: SandboxConfig, path: Path)
 
     Only the leading text columns (period, team, hierarchy, sprint) can need quoting; their
     few distinct values are quoted once by the csv module and joined to the numeric cells,
-    which is the same output as `csv.writer` at a fraction of its cost per row.
+    which is the same output as `csv.writer` at a fraction of its cost per row. With
+    `csv_file` set, that file's bytes are the export's CSV, whatever the request.
     """
+    if config.csv_file is not None:
+        return write_given_csv(Path(config.csv_file), path)
     header = csv_header(request, config)
-    text_columns = header.index("total_issues")
+    text_columns = text_column_count(request, config)
     quoted: dict[str, str] = {}
     count = 0
     plain_size = 0
@@ -82,6 +85,15 @@ def write_csv_gzip(header: list[str], rows: Iterable[list[str]], path: Path) -> 
     return ExportFile(path, count, plain_size, path.stat().st_size)
 
 
+def write_given_csv(source: Path, path: Path) -> ExportFile:
+    """Compress a CSV file's bytes, unchanged, into `path`."""
+    data = source.read_bytes()
+    with _gzip_writer(path) as packed:
+        packed.write(data)
+    rows = sum(1 for row in csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")) if row)
+    return ExportFile(path, max(rows - 1, 0), len(data), path.stat().st_size)
+
+
 def read_csv_rows(export: ExportFile) -> Iterator[list[str]]:
     """The rows of an export file, header first."""
     with gzip.open(export.path, "rt", encoding="utf-8", newline="") as text:
@@ -91,13 +103,17 @@ def read_csv_rows(export: ExportFile) -> Iterator[list[str]]:
 def write_malformed(export: ExportFile, kind: str, path: Path) -> ExportFile:
     """A copy of `export` damaged as the download fault `kind` says.
 
-    `malformed_non_numeric` puts `abc` in the first row's `total_issues`;
-    `malformed_missing_column` drops `total_issues` everywhere; `malformed_duplicate_keys`
-    writes the first row twice; `ragged` gives the first row one cell too many.
+    `malformed_non_numeric` puts `abc` in the first row's first number (`total_issues`
+    unless omitted); `malformed_missing_column` drops the indispensable `team` everywhere;
+    `malformed_duplicate_keys` writes the first row twice; `ragged` gives the first row one
+    cell too many.
     """
     rows = read_csv_rows(export)
     header = next(rows)
-    issues = header.index("total_issues")
+    folded = [name.casefold() for name in header]
+    numbers = [i for i, n in enumerate(folded) if n == "total_issues" or n.endswith("_hours")]
+    issues = numbers[0] if numbers else 0
+    team = folded.index("team") if "team" in folded else 1
 
     def damaged() -> Iterator[list[str]]:
         for number, row in enumerate(rows):
@@ -105,7 +121,7 @@ def write_malformed(export: ExportFile, kind: str, path: Path) -> ExportFile:
             if kind == "malformed_non_numeric" and first:
                 row[issues] = "abc"
             elif kind == "malformed_missing_column":
-                del row[issues]
+                del row[team]
             elif kind == "malformed_duplicate_keys" and first:
                 yield list(row)
             elif kind == "ragged" and first:
@@ -113,7 +129,7 @@ def write_malformed(export: ExportFile, kind: str, path: Path) -> ExportFile:
             yield row
 
     if kind == "malformed_missing_column":
-        header = [c for c in header if c != "total_issues"]
+        del header[team]
     elif kind not in ("malformed_non_numeric", "malformed_duplicate_keys", "ragged"):
         msg = f"not a malformed-download kind: {kind!r}"
         raise ValueError(msg)

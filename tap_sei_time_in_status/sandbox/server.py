@@ -116,6 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=dict(parse_qsl(split.query, keep_blank_values=True)),
             body=body,
             authorization=self.headers.get("authorization"),
+            content_type=self.headers.get("Content-Type"),
         )
         reply = self.sandbox.handle(exchange)
         try:
