@@ -149,8 +149,10 @@ def run_tap(config: dict[str, t.Any], workdir: Path) -> tuple[float, float, int]
     return ended, time.perf_counter() - started, usage.ru_maxrss
 
 
-def throughput(workdir: Path) -> dict[str, float]:
+def throughput(workdir: Path, repeat: int = 1) -> dict[str, float]:
     print("1. records/s on one export, and peak RSS", flush=True)
+    if repeat > 1:
+        print(f"   (best of {repeat} interleaved runs of the roof and of the tap)", flush=True)
     results: dict[str, float] = {}
     with SandboxServer(SandboxConfig(api_key=KEY, export_seconds=0, org_tree_teams=TEAMS)) as sb:
         for label, start, end in [
@@ -158,14 +160,19 @@ def throughput(workdir: Path) -> dict[str, float]:
             ("1.5M", "2023-01-01", "2025-12-31"),
         ]:
             _, path = prepare_export(sb, start, end, workdir)
-            rows, roof_seconds = roof(path)
-            sb.reset_log()
             config = tap_config(
                 sb, start_date=start, end_date=end, granularity="daily", periods_per_window=1100
             )
-            ended, _, rss = run_tap(config, workdir)
-            download_at = sb.requests_of("download")[0].at
-            tap_seconds = ended - download_at
+            roof_seconds = tap_seconds = float("inf")
+            rss = 0
+            for _ in range(repeat):  # a shared machine's load comes and goes: keep the best
+                rows, roof_run = roof(path)
+                sb.reset_log()
+                ended, _, rss_run = run_tap(config, workdir)
+                download_at = sb.requests_of("download")[0].at
+                roof_seconds = min(roof_seconds, roof_run)
+                tap_seconds = min(tap_seconds, ended - download_at)
+                rss = max(rss, rss_run)
             results[f"rows_{label}"] = rows
             results[f"rss_mb_{label}"] = rss / 1024
             print(
@@ -210,6 +217,9 @@ def concurrency(workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["throughput", "concurrency"])
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="throughput: best of N interleaved runs"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -218,7 +228,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         if args.only != "concurrency":
-            throughput(Path(tmp))
+            throughput(Path(tmp), args.repeat)
         if args.only != "throughput":
             concurrency(Path(tmp))
 

@@ -21,12 +21,15 @@ import requests
 
 from tap_sei_time_in_status.downloads import CorruptDownloadError
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.export_ids import check_export_id, id_segment
 from tap_sei_time_in_status.network_errors import first_contact_cause, unreachable
 from tap_sei_time_in_status.rate_limit import RateLimiter
+from tap_sei_time_in_status.secrets_guard import KeyInValueError, SecretGuard
 
 EXPORTS_PATH = "/v2/insights/ticket-data/exports"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+REDIRECT_SCHEMES = frozenset({"http", "https"})
 MAX_REDIRECTS = 5
 CHUNK_SIZE = 1 << 20
 # Harness allows 1,000 requests per key per minute: keep well under it, bursts aside.
@@ -142,6 +145,7 @@ class ExportApiClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
+        self._guard = SecretGuard(api_key)
         self._params = {
             "projectIdentifier": project_identifier,
             "orgIdentifier": org_identifier,
@@ -185,7 +189,7 @@ class ExportApiClient:
 
         Export ids are Base36, so `exp_9f0a1b2c` and `EXP_9F0A1B2C` name the same export.
         """
-        response = self._call("GET", f"{EXPORTS_PATH}/{export_id}")
+        response = self._call("GET", f"{EXPORTS_PATH}/{id_segment(export_id)}")
         status = self._status(response, export_id=export_id)
         if status.export_id.casefold() != export_id.casefold():
             msg = (
@@ -210,7 +214,8 @@ class ExportApiClient:
             sink.seek(0)
             sink.truncate()
             written = 0
-            with self._request("GET", f"{EXPORTS_PATH}/{export_id}/download", stream=True) as r:
+            path = f"{EXPORTS_PATH}/{id_segment(export_id)}/download"
+            with self._request("GET", path, stream=True) as r:
                 try:
                     for chunk in r.iter_content(CHUNK_SIZE):
                         sink.write(chunk)
@@ -235,7 +240,14 @@ class ExportApiClient:
     ) -> requests.Response:
         def attempt() -> requests.Response:
             with self._request(method, path, json_body=json_body) as response:
-                _ = response.content  # read it inside the retry loop
+                try:
+                    _ = response.content  # read it inside the retry loop
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
+                    msg = f"{method} {_redact_url(response.url)}: answer cut ({type(e).__name__})"
+                    raise RetryableError(msg) from None
+                except requests.RequestException as e:
+                    msg = f"{method} {_redact_url(response.url)}: unreadable answer ({e})"
+                    raise SeiApiError(self._redact(msg)) from None
                 return response
 
         return self._with_retries(attempt)
@@ -305,9 +317,21 @@ class ExportApiClient:
                 self._fail_fast(method, url, e)
                 msg = f"{method} {_redact_url(url)} failed: {type(e).__name__}"
                 raise RetryableError(msg) from None
+            except requests.RequestException as e:
+                msg = f"{method} {_redact_url(url)} failed: {type(e).__name__}"
+                raise SeiApiError(self._redact(msg)) from None
             self._answered = True
             if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
-                url = urljoin(response.url, response.headers["Location"])
+                target = urljoin(response.url, response.headers["Location"])
+                if urlsplit(target).scheme.lower() not in REDIRECT_SCHEMES:
+                    response.close()
+                    msg = (
+                        f"{method} {_redact_url(url)} redirected to "
+                        f"{self._redact(_redact_url(target))!r}, which is not http(s); "
+                        "refusing to follow it"
+                    )
+                    raise SeiApiError(msg)
+                url = target
                 params = None  # the Location carries its own query
                 method = "GET" if response.status_code == 303 else method
                 response.close()
@@ -372,13 +396,15 @@ class ExportApiClient:
             return "(no body)", None
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return f"non-JSON body starting {self._redact(text[:200])!r}", None
         if not isinstance(data, dict):
             return self._redact(text[:200]), None
         message = str(data.get("message") or data.get("error") or data.get("code") or "")
-        correlation = data.get("correlationId")
-        return self._redact(message) or "(no message)", str(correlation) if correlation else None
+        correlation = str(data.get("correlationId") or "") or None
+        if correlation is not None and self._guard.contains(correlation):
+            correlation = "(withheld: it contains the api_key)"
+        return self._redact(message) or "(no message)", correlation
 
     def _status(
         self,
@@ -389,6 +415,12 @@ class ExportApiClient:
     ) -> ExportStatus:
         try:
             data = response.json()
+        except RecursionError:
+            msg = (
+                f"{response.request.method} {_redact_url(response.url)} answered HTTP "
+                f"{response.status_code} with JSON nested too deeply to read"
+            )
+            raise SeiApiError(msg, status_code=response.status_code) from None
         except ValueError:
             msg = (
                 f"{response.request.method} {_redact_url(response.url)} answered HTTP "
@@ -406,15 +438,25 @@ class ExportApiClient:
                 f"exportId/status: {self._redact(response.text[:200])!r}"
             )
             raise SeiApiError(msg, status_code=response.status_code)
+        where = f"{response.request.method} {_redact_url(response.url)}"
+        try:
+            if isinstance(found_id, int) and not isinstance(found_id, bool):
+                found_id = str(found_id)  # a number is still a well-formed id
+            checked_id = check_export_id(found_id or export_id, where)
+            self._guard.refuse(checked_id, f"{where}: the exportId")
+            message = self._guard.refuse(str(data.get("message") or ""), f"{where}: the message")
+            self._guard.refuse(status, f"{where}: the status")
+        except KeyInValueError as e:
+            raise SeiApiError(str(e), status_code=response.status_code) from None
         return ExportStatus(
-            export_id=str(found_id or export_id),
+            export_id=checked_id,
             status=status if status == NO_STATUS else status.strip().upper(),
-            message=str(data.get("message") or ""),
+            message=message,
             raw=data,
         )
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key else text
+        return self._guard.redact(text)
 
 
 _T = t.TypeVar("_T")

@@ -278,7 +278,7 @@ class ExportJob:
 
         `expected_size` is the `download.sizeBytes` the completed answer stated, if any.
         """
-        prefix = f"sei-{export_id}-"
+        prefix = "sei-export-"  # never a name built from the id: it comes from the server
         last_problem = ""
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             raw = private_temp_file(self.workdir, prefix, ".download")

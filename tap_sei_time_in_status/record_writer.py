@@ -33,13 +33,29 @@ def can_write_directly(stream: Stream) -> bool:
 
 
 class RecordWriter:
-    """Encodes `{"type": "RECORD", "stream", "record", "time_extracted"}` lines to stdout."""
+    """Encodes `{"type": "RECORD", "stream", "record", "time_extracted"}` lines to stdout.
+
+    Only the record is encoded per line: the bytes before it and after it are the same for
+    every record of a window, so they are encoded once (msgspec writes the nested dict and
+    the whole message to the same bytes).
+    """
 
     def __init__(self, stream_name: str, out: t.BinaryIO | None = None) -> None:
-        self._stream_name = stream_name
         self._out = out
-        self._buffer = bytearray()
-        self.time_extracted = dt.datetime.now(dt.timezone.utc)
+        self._prefix = b'{"type":"RECORD","stream":' + encoder.encode(stream_name) + b',"record":'
+        self._buffer = bytearray(self._prefix)
+        self._suffix = b""
+        self.new_window()
+
+    @property
+    def time_extracted(self) -> dt.datetime:
+        """When the window's records were extracted."""
+        return self._time_extracted
+
+    @time_extracted.setter
+    def time_extracted(self, value: dt.datetime) -> None:
+        self._time_extracted = value
+        self._suffix = b',"time_extracted":' + encoder.encode(value) + b"}\n"
 
     def new_window(self) -> None:
         """Records of a new export were extracted now."""
@@ -48,15 +64,7 @@ class RecordWriter:
     def write(self, record: dict[str, t.Any]) -> None:
         """Write one RECORD line (buffered; the next STATE message flushes it)."""
         buffer = self._buffer
-        buffer.clear()
-        encoder.encode_into(
-            {
-                "type": "RECORD",
-                "stream": self._stream_name,
-                "record": record,
-                "time_extracted": self.time_extracted,
-            },
-            buffer,
-        )
-        buffer.extend(b"\n")
+        start = len(self._prefix)
+        encoder.encode_into(record, buffer, start)  # replaces whatever followed the prefix
+        buffer += self._suffix
         (self._out or sys.stdout.buffer).write(buffer)

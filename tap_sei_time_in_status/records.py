@@ -3,17 +3,25 @@
 The header decides where each value goes (`csv_header`), so a reordered, extended or
 shortened CSV still lands in the right fields, and a column the schema does not name is kept
 in `additional_columns` rather than dropped. Per row there is only conversion left to do.
+
+A file is read twice: a first pass checks its bytes, every row's shape, numbers and keys,
+and only then are records emitted, so a file bad at its last line emits nothing (a target
+that flushes at end of input would otherwise load half a window).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import operator
+import re
 import typing as t
 from pathlib import Path
 
+from tap_sei_time_in_status.csv_bytes import check_csv_bytes
 from tap_sei_time_in_status.csv_header import CsvFormatError, header_layout
+from tap_sei_time_in_status.secrets_guard import SecretGuard
 
 __all__ = [
     "CsvFormatError",
@@ -27,6 +35,24 @@ __all__ = [
 
 Converter = t.Callable[[str], t.Any]
 PeriodDates = t.Callable[[str], tuple[str | None, str | None]]
+
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+# Cells these match convert exactly as the emitting pass converts them (finite floats, ints
+# within 64 bits, which JSON encoders take); anything else is checked the slow, exact way.
+_FLOAT_CELL = r"(?:[-+]?(?:[0-9]{1,300}(?:\.[0-9]*)?|\.[0-9]+))?"
+_INT_CELL = r"(?:[-+]?[0-9]{1,18})?"
+INT64 = 1 << 63
+
+
+class CsvRows(t.Protocol):
+    """A csv reader: rows, and the line the last one ended on."""
+
+    @property
+    def line_num(self) -> int: ...
+
+    def __iter__(self) -> t.Iterator[list[str]]: ...
+
+    def __next__(self) -> list[str]: ...
 
 
 def to_float(cell: str) -> float | None:
@@ -78,6 +104,10 @@ class KeyGuard:
         self._finished: set[str] = set()
         self._everything = False
         self.reread = reread
+
+    def current(self) -> tuple[str | None, dict[tuple[str, ...], int]]:
+        """The period being checked and its keys so far, for a caller's inlined fast path."""
+        return self._period, self._seen
 
     def check(self, row: list[str], line_number: t.Callable[[], int]) -> None:
         """Remember the row's key; raise `CsvFormatError` if an earlier row had it."""
@@ -160,30 +190,100 @@ class RecordParser:
             )
             raise CsvFormatError(msg) from None
 
-    def parse(  # noqa: PLR0912 - the hot loop is inlined on purpose
+    def _whole_number(self, cell: str, column: str, line_number: t.Callable[[], int]) -> None:
+        """The slow check of an integer cell: as the emitting pass converts it, within 64 bits."""
+        try:
+            value = int(cell) if cell else None
+        except ValueError:
+            value = self._number(cell, to_int, column, line_number)
+        if value is not None and not -INT64 <= value < INT64:
+            msg = (
+                f"export {self.export_id}, line {line_number()}, column {column!r}: "
+                f"{cell[:40]!r} is outside the 64-bit integer range"
+            )
+            raise CsvFormatError(msg)
+
+    def _real_numbers(self, row: list[str], line_number: t.Callable[[], int]) -> None:
+        """The slow check of a row's float cells: as the emitting pass converts them."""
+        for index, field in (*self._floats, *self._extra_floats):
+            cell = row[index]
+            if cell:
+                try:
+                    value = float(cell)
+                except ValueError:
+                    value = self._number(cell, to_float, field, line_number)
+                if not math.isfinite(value) or "_" in cell:
+                    self._number(cell, to_float, field, line_number)
+
+    def validate(
         self,
-        rows: t.Iterator[list[str]],
-        line_number: t.Callable[[], int],
+        rows: CsvRows,
         reread: t.Callable[[], t.Iterator[tuple[int, list[str]]]] | None = None,
-    ) -> t.Iterator[dict[str, t.Any]]:
-        """Yield one record per row; raise `CsvFormatError` naming the line and column."""
+    ) -> int:
+        """Check every row (shape, numbers, keys) without emitting; the number of rows.
+
+        The common row is accepted by one regular expression over its number cells joined
+        by commas (a cell holding a comma adds one and fails it); only an unusual row is
+        converted, exactly as `parse` converts it, so both passes agree.
+        """
         width = len(self.header)
-        text, ints, floats = self._text, self._ints, self._floats
-        extra_text, extra_floats = self._extra_text, self._extra_floats
-        isfinite = math.isfinite
-        static = self._static
-        period_dates = self._period_dates
+
+        def line_number() -> int:
+            return rows.line_num
+
         guard = KeyGuard(self.export_id, self.key_columns, self._key_indexes, reread)
+        key_of = operator.itemgetter(*self._key_indexes)
+        numeric = [index for index, _ in (*self._ints, *self._floats, *self._extra_floats)]
+        # A tuple whatever the count (number columns may be missing from an export).
+        numbers_of: t.Callable[[list[str]], tuple[str, ...]] = (
+            operator.itemgetter(*numeric)
+            if len(numeric) > 1
+            else (lambda row: tuple(row[i] for i in numeric))
+        )
+        floats = len(numeric) - len(self._ints)
+        plain_row = re.compile(",".join([_INT_CELL] * len(self._ints) + [_FLOAT_CELL] * floats))
+        plain_row_match = plain_row.fullmatch
+        join = ",".join
+        period, seen = guard.current()
+        count = 0
         for row in rows:
             if len(row) != width:
                 if not row:
-                    continue  # a blank line, e.g. at the end of the file
+                    continue
                 msg = (
-                    f"export {self.export_id}, line {line_number()}: {len(row)} cells, "
+                    f"export {self.export_id}, line {rows.line_num}: {len(row)} cells, "
                     f"the header has {width}"
                 )
                 raise CsvFormatError(msg)
-            guard.check(row, line_number)
+            key = key_of(row)
+            if key[0] == period and key not in seen:
+                seen[key] = rows.line_num
+            else:  # a new period, or a duplicate: the guard decides
+                guard.check(row, line_number)
+                period, seen = guard.current()
+            if not plain_row_match(join(numbers_of(row))):
+                for index, field in self._ints:
+                    self._whole_number(row[index], field, line_number)
+                self._real_numbers(row, line_number)
+            count += 1
+        return count
+
+    def parse(
+        self, rows: t.Iterator[list[str]], line_number: t.Callable[[], int]
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Yield one record per row of a file `validate` has accepted whole.
+
+        Shape, keys and finiteness were checked there, so only conversion is left; a cell
+        that still fails to convert raises `CsvFormatError` naming the line and column.
+        """
+        text, ints, floats = self._text, self._ints, self._floats
+        extra_text, extra_floats = self._extra_text, self._extra_floats
+        static = self._static
+        period_dates = self._period_dates
+        dated: dict[str, tuple[str | None, str | None]] = {}
+        for row in rows:
+            if not row:
+                continue  # a blank line, e.g. at the end of the file
             record: dict[str, t.Any] = dict(static)
             extra: dict[str, t.Any] = {}
             for index, field in text:
@@ -201,18 +301,18 @@ class RecordParser:
                         target[field] = None
                         continue
                     try:
-                        value = float(cell)
+                        target[field] = float(cell)
                     except ValueError:
-                        value = self._number(cell, to_float, field, line_number)
-                    else:
-                        if not isfinite(value) or "_" in cell:
-                            value = self._number(cell, to_float, field, line_number)
-                    target[field] = value
+                        target[field] = self._number(cell, to_float, field, line_number)
             for index, field in extra_text:
                 extra[field] = row[index] or None
             record["additional_columns"] = extra
             if period_dates is not None:
-                record["period_start"], record["period_end"] = period_dates(record["period"])
+                label = record["period"]
+                dates = dated.get(label)
+                if dates is None:
+                    dates = dated[label] = period_dates(label)
+                record["period_start"], record["period_end"] = dates
             yield record
 
 
@@ -225,36 +325,54 @@ def read_records(
     static_fields: t.Mapping[str, t.Any],
     on_header: t.Callable[[RecordParser], None] | None = None,
     period_dates: PeriodDates | None = None,
+    guard: SecretGuard | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> t.Iterator[dict[str, t.Any]]:
-    """Stream the records of one export's plain CSV file (UTF-8, BOM and CRLF tolerated)."""
+    """Stream the records of one export's plain CSV file (UTF-8, BOM and CRLF tolerated).
+
+    Nothing is yielded before the whole file has been checked.
+    """
+    check_csv_bytes(path, export_id, max_line_bytes=max_line_bytes, guard=guard)
+    csv.field_size_limit(max_line_bytes)  # a quoted cell may span lines: bound it too
     with path.open("r", encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, strict=True)
-        try:
-            header = next(reader)
-        except StopIteration:
-            msg = f"export {export_id}: the CSV is empty, not even a header"
-            raise CsvFormatError(msg) from None
-        except csv.Error as e:
-            msg = f"export {export_id}, line {reader.line_num}: malformed CSV ({e})"
-            raise CsvFormatError(msg) from None
-        parser = RecordParser(
-            header,
-            status_columns=status_columns,
-            sprint=sprint,
-            export_id=export_id,
-            static_fields=static_fields,
-            period_dates=period_dates,
-        )
+        with _csv_errors(export_id, reader, max_line_bytes):
+            header = next(reader, None)
+            if header is None:
+                msg = f"export {export_id}: the CSV is empty, not even a header"
+                raise CsvFormatError(msg)
+            parser = RecordParser(
+                header,
+                status_columns=status_columns,
+                sprint=sprint,
+                export_id=export_id,
+                static_fields=static_fields,
+                period_dates=period_dates,
+            )
+            parser.validate(reader, lambda: _numbered_rows(path))
         if on_header is not None:
             on_header(parser)
-        try:
-            yield from parser.parse(reader, lambda: reader.line_num, lambda: _numbered_rows(path))
-        except csv.Error as e:
-            msg = f"export {export_id}, line {reader.line_num}: malformed CSV ({e})"
-            raise CsvFormatError(msg) from None
-        except UnicodeDecodeError as e:
-            msg = f"export {export_id}: the CSV is not UTF-8 ({e})"
-            raise CsvFormatError(msg) from None
+        f.seek(0)
+        reader = csv.reader(f, strict=True)
+        next(reader)
+        yield from parser.parse(reader, lambda: reader.line_num)
+
+
+@contextlib.contextmanager
+def _csv_errors(export_id: str, reader: t.Any, max_line_bytes: int) -> t.Iterator[None]:  # noqa: ANN401 - a csv reader
+    """Turns the csv module's errors into one line naming the export, line and setting."""
+    try:
+        yield
+    except csv.Error as error:
+        where = f"export {export_id}, line {reader.line_num}"
+        if "field larger than field limit" in str(error):
+            msg = (
+                f"{where}: a cell longer than {max_line_bytes:,} characters "
+                "(max_csv_line_bytes); raise max_csv_line_bytes if such cells are expected"
+            )
+        else:
+            msg = f"{where}: malformed CSV ({error})"
+        raise CsvFormatError(msg) from None
 
 
 def _numbered_rows(path: Path) -> t.Iterator[tuple[int, list[str]]]:

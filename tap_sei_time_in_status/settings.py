@@ -28,6 +28,9 @@ Granularity = t.Literal["daily", "weekly", "monthly", "quarterly"]
 ScopeType = t.Literal["team", "org_tree"]
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Windows and bookmarks reach a little past a date: year 9999 would overflow `datetime.date`.
+LAST_YEAR = 9998
+FIRST_YEAR = 1900
 
 
 class SettingsError(ValueError):
@@ -92,6 +95,8 @@ class Settings(CatalogSettings):
     max_run_seconds: float | None = None
     max_requests_per_minute: float = 600.0
     failed_export_wait_seconds: float = 30.0
+    # Trust limits (issue 10).
+    max_csv_line_bytes: int = 1 << 20
 
 
 def status_column(status: str) -> str:
@@ -279,6 +284,15 @@ def config_jsonschema() -> dict[str, t.Any]:
             title="Wait after a FAILED export (s)",
             description="Pause before an export that ended FAILED is created again.",
         ),
+        # Trust limits (issue 10).
+        th.Property(
+            "max_csv_line_bytes",
+            th.IntegerType,
+            default=1 << 20,
+            title="Max CSV line (bytes)",
+            description="Longest line (and longest cell) of an export's CSV the tap reads; "
+            "a longer one stops the window before it is held in memory.",
+        ),
     ).to_dict()
 
 
@@ -350,6 +364,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     max_run = _number(config, "max_run_seconds", math.inf, errors)
     per_minute = _number(config, "max_requests_per_minute", 600, errors)
     failed_wait = _number(config, "failed_export_wait_seconds", 30, errors, allow_zero=True)
+    max_csv_line = _number(config, "max_csv_line_bytes", 1 << 20, errors, integer=True)
 
     if errors:
         raise SettingsError(errors)
@@ -379,6 +394,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         max_run_seconds=None if math.isinf(max_run) else float(max_run),
         max_requests_per_minute=float(per_minute),
         failed_export_wait_seconds=float(failed_wait),
+        max_csv_line_bytes=int(max_csv_line),
     )
 
 
@@ -463,10 +479,16 @@ def _date(config: t.Mapping[str, t.Any], name: str, errors: list[str]) -> dt.dat
         errors.append(f"{name} must be a date as YYYY-MM-DD, got {value!r}.")
         return None
     try:
-        return dt.date.fromisoformat(value.strip())
+        day = dt.date.fromisoformat(value.strip())
     except ValueError:
         errors.append(f"{name} {value!r} is not a real calendar date.")
         return None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        errors.append(
+            f"{name} {value!r} is outside the years {FIRST_YEAR} to {LAST_YEAR} the tap handles."
+        )
+        return None
+    return day
 
 
 def _statuses(value: t.Any, errors: list[str]) -> tuple[str, ...]:  # noqa: ANN401

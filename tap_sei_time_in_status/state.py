@@ -12,9 +12,10 @@ import datetime as dt
 import typing as t
 
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.export_ids import EXPORT_ID_RULE, is_valid_export_id
 from tap_sei_time_in_status.export_job import ExportRequest
 from tap_sei_time_in_status.schema import REPLICATION_KEY
-from tap_sei_time_in_status.settings import Scope
+from tap_sei_time_in_status.settings import FIRST_YEAR, Scope
 
 IN_FLIGHT_KEY = "in_flight_exports"
 IN_FLIGHT_FIELDS = ("export_id", "window_start", "window_end")
@@ -52,28 +53,64 @@ def read_bookmark(state: t.Mapping[str, t.Any], stream_name: str, scope: Scope) 
         )
         raise StateError(msg)
     try:
-        return dt.date.fromisoformat(value)
+        bookmark = dt.date.fromisoformat(value)
     except ValueError:
+        bookmark = None
+    if bookmark is None or bookmark.year < FIRST_YEAR:
         msg = (
             f"The state of stream {stream_name!r}, partition {scope}, holds the bookmark "
-            f"{value!r}, which is not a YYYY-MM-DD date; fix or clear that state."
+            f"{value!r}, which is not a YYYY-MM-DD date from {FIRST_YEAR} on; fix or clear "
+            "that state."
         )
-        raise StateError(msg) from None
+        raise StateError(msg)
+    return bookmark
 
 
-def advance_bookmark(state: dict[str, t.Any], window_end: dt.date) -> None:
-    """Move the bookmark to a finished window's end, never backwards."""
+def utc_today() -> dt.date:
+    """Today in UTC, the day no bookmark may pass."""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def clamp_future_bookmark(
+    state: dict[str, t.Any], bookmark: dt.date, today: dt.date
+) -> dt.date | None:
+    """Today when the bookmark lies after it (and the state says so from now on), else None.
+
+    A future bookmark would make every later run export nothing and succeed.
+    """
+    if bookmark <= today:
+        return None
+    state["replication_key_value"] = today.isoformat()
+    return today
+
+
+def advance_bookmark(state: dict[str, t.Any], window_end: dt.date, today: dt.date) -> None:
+    """Move the bookmark to a finished window's end, never backwards and never past today.
+
+    A window that ends after today is still open: bookmarking today has the next run export
+    it again.
+    """
     previous = state.get("replication_key_value")
-    value = window_end.isoformat()
+    value = min(window_end, today).isoformat()
     if not (isinstance(previous, str) and previous >= value):
         state["replication_key"] = REPLICATION_KEY
         state["replication_key_value"] = value
 
 
 def in_flight_entries(
-    state: t.Mapping[str, t.Any], stream_name: str, scope: Scope
+    state: dict[str, t.Any],
+    stream_name: str,
+    scope: Scope,
+    warn: t.Callable[[str], None],
+    *,
+    secret_in: t.Callable[[str], bool] = lambda _: False,
 ) -> list[dict[str, str]]:
-    """The exports an earlier run left in flight for this partition, checked."""
+    """The exports an earlier run left in flight for this partition, checked.
+
+    An entry whose export id the tap would not accept today (an earlier version stored ids
+    unchecked) is dropped with a warning: its window is exported afresh instead of the run
+    failing on it every time.
+    """
     entries = state.get(IN_FLIGHT_KEY, [])
     valid = isinstance(entries, list) and all(
         isinstance(e, dict)
@@ -88,7 +125,33 @@ def in_flight_entries(
             f"{entries!r}, which this tap did not write; fix or clear that state."
         )
         raise StateError(msg)
-    return t.cast("list[dict[str, str]]", entries)
+    kept: list[dict[str, str]] = []
+    for entry in t.cast("list[dict[str, str]]", entries):
+        export_id = entry["export_id"]
+        if is_valid_export_id(export_id) and not secret_in(export_id):
+            kept.append(entry)
+            continue
+        shown = "(an id containing the api_key)" if secret_in(export_id) else repr(export_id)
+        warn(
+            f"The state of stream {stream_name!r}, partition {scope}, holds the in-flight "
+            f"export id {shown[:80]} for window {entry['window_start']}..{entry['window_end']}, "
+            f"which is not {EXPORT_ID_RULE}: dropped, that window gets a new export"
+        )
+    if len(kept) != len(entries):
+        _set_in_flight(state, kept)
+    return kept
+
+
+def keep_in_flight_of(state: dict[str, t.Any], windows: t.Iterable[tuple[str, str]]) -> int:
+    """Drop in-flight entries of windows this run does not plan; how many were dropped."""
+    planned = set(windows)
+    entries = state.get(IN_FLIGHT_KEY, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return 0  # not this tap's: `in_flight_entries` refuses it with a message
+    kept = [e for e in entries if (e.get("window_start"), e.get("window_end")) in planned]
+    if len(kept) != len(entries):
+        _set_in_flight(state, kept)
+    return len(entries) - len(kept)
 
 
 def note_in_flight(state: dict[str, t.Any], request: ExportRequest, export_id: str) -> None:
@@ -107,7 +170,10 @@ def note_in_flight(state: dict[str, t.Any], request: ExportRequest, export_id: s
 
 def forget_in_flight(state: dict[str, t.Any], request: ExportRequest) -> None:
     """Drop the entry of a window whose rows have all been emitted."""
-    entries = [e for e in state.get(IN_FLIGHT_KEY, []) if not _same_window(e, request)]
+    _set_in_flight(state, [e for e in state.get(IN_FLIGHT_KEY, []) if not _same_window(e, request)])
+
+
+def _set_in_flight(state: dict[str, t.Any], entries: list[dict[str, str]]) -> None:
     if entries:
         state[IN_FLIGHT_KEY] = entries
     else:

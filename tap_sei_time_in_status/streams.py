@@ -16,6 +16,7 @@ import typing as t
 from functools import cached_property
 
 from singer_sdk import Stream, metrics
+from singer_sdk.contrib.msgspec import encoder
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
@@ -39,8 +40,10 @@ from tap_sei_time_in_status.schema import (
     record_schema,
 )
 from tap_sei_time_in_status.schema_growth import with_additional_columns
+from tap_sei_time_in_status.secrets_guard import SecretGuard
 from tap_sei_time_in_status.settings import CatalogSettings, Scope, Settings
 from tap_sei_time_in_status.state import StateError
+from tap_sei_time_in_status.state_budget import StateBudget
 from tap_sei_time_in_status.windows import Window, plan_windows, resume_windows
 
 if t.TYPE_CHECKING:
@@ -82,6 +85,7 @@ class _WindowedStream(Stream):
         self.primary_keys = keys
         self._direct: RecordWriter | t.Literal[False] | None = None
         self.counts = PartitionCounts(name)
+        self.state_budget = StateBudget()
 
     @override
     def get_record_counter(
@@ -118,6 +122,14 @@ class _WindowedStream(Stream):
             super()._write_record_message(record)
         self.counts.add()
 
+    @override
+    def _write_state_message(self) -> None:
+        """Write the state when the sync's STATE budget allows; a later message carries it."""
+        if self.state_manager.is_flushed or not self.state_budget.allows():
+            return
+        self.state_budget.spent(len(encoder.encode(self.tap_state)) + 30)  # + the envelope
+        super()._write_state_message()
+
     def new_window(self) -> None:
         """The records that follow were extracted now."""
         if self._direct:
@@ -126,13 +138,29 @@ class _WindowedStream(Stream):
     def bookmark(self, scope: Scope) -> dt.date | None:
         """The partition's bookmark, checked to be one this tap wrote."""
         partition_state.check_stream_state(self.stream_state, self.name)
-        return partition_state.read_bookmark(
-            self.get_context_state(scope.context), self.name, scope
-        )
+        state = self.get_context_state(scope.context)
+        bookmark = partition_state.read_bookmark(state, self.name, scope)
+        today = partition_state.utc_today()
+        if bookmark is not None and partition_state.clamp_future_bookmark(state, bookmark, today):
+            self.logger.warning(
+                "The state of stream %r, partition %s, holds the bookmark %s, which is after "
+                "today (%s UTC): clamped to today, so the windows from %s minus lookback_days "
+                "are exported again",
+                self.name,
+                scope,
+                bookmark.isoformat(),
+                today.isoformat(),
+                today.isoformat(),
+            )
+            self.state_manager.is_flushed = False
+            return today
+        return bookmark
 
     def advance_bookmark(self, scope: Scope, window_end: dt.date) -> None:
-        """A window of this partition is fully emitted."""
-        partition_state.advance_bookmark(self.get_context_state(scope.context), window_end)
+        """A window of this partition is fully emitted; an open one bookmarks today."""
+        partition_state.advance_bookmark(
+            self.get_context_state(scope.context), window_end, partition_state.utc_today()
+        )
         self.state_manager.is_flushed = False
 
 
@@ -209,6 +237,7 @@ class TimeInStatusStream(_WindowedStream):
                         partition_state.forget_in_flight(
                             self.get_context_state(scope.context), completed.request
                         )
+                        self.state_budget.event()
                         self._write_state()
                 finally:
                     for completed in parts:
@@ -225,6 +254,7 @@ class TimeInStatusStream(_WindowedStream):
             stream.counts.end()
         self._partitions_left -= 1
         if not self._partitions_left:
+            self.state_budget.final = True  # the end of the sync's state is always written
             self._close_pipeline()
             progress.summary()
             for stream in self._selected_streams():
@@ -274,6 +304,7 @@ class TimeInStatusStream(_WindowedStream):
                 bookmark = None if None in bookmarks else min(t.cast("list[dt.date]", bookmarks))
                 windows = resume_windows(all_windows, bookmark, self.settings.lookback_days)
                 self._plan[scope.scope_id] = windows
+                self._drop_unplanned_in_flight(scope, windows)
                 self.logger.info(
                     "%s: %d of %d window(s) to export (bookmark %s, lookback %d day(s))",
                     scope,
@@ -287,6 +318,7 @@ class TimeInStatusStream(_WindowedStream):
                 self.logger, {s.scope_id: len(w) for s, w in self._scope_plan()}
             )
             if self.by_status is not None:
+                self.by_status.state_budget = self.state_budget  # one budget per sync
                 self.by_status.start()
             self._export_pipeline = ExportPipeline(
                 self._client,
@@ -311,12 +343,29 @@ class TimeInStatusStream(_WindowedStream):
     def _scope_plan(self) -> list[tuple[Scope, list[Window]]]:
         return [(scope, self._plan[scope.scope_id]) for scope in self.settings.scopes]
 
+    def _drop_unplanned_in_flight(self, scope: Scope, windows: list[Window]) -> None:
+        """In-flight entries of windows this run will not export would be carried for ever."""
+        dropped = partition_state.keep_in_flight_of(
+            self.get_context_state(scope.context),
+            ((w.start.isoformat(), w.end.isoformat()) for w in windows),
+        )
+        if dropped:
+            self.logger.info(
+                "%s: dropped %d in-flight export(s) of windows this run does not plan",
+                scope,
+                dropped,
+            )
+            self.state_manager.is_flushed = False
+
     def _in_flight_from_state(self) -> dict[ExportRequest, str]:
         """Exports an earlier run created and did not finish, by the request they answer."""
         found: dict[ExportRequest, str] = {}
         for scope in self.settings.scopes:
             state = self.get_context_state(scope.context)
-            for entry in partition_state.in_flight_entries(state, self.name, scope):
+            entries = partition_state.in_flight_entries(
+                state, self.name, scope, self.logger.warning, secret_in=self._guard.contains
+            )
+            for entry in entries:
                 window = Window(
                     dt.date.fromisoformat(entry["window_start"]),
                     dt.date.fromisoformat(entry["window_end"]),
@@ -331,6 +380,7 @@ class TimeInStatusStream(_WindowedStream):
         partition_state.note_in_flight(
             self.get_context_state(request.scope.context), request, export_id
         )
+        self.state_budget.event()
         self._write_state()
 
     def _close_pipeline(self) -> None:
@@ -358,6 +408,8 @@ class TimeInStatusStream(_WindowedStream):
             static_fields=static,
             on_header=self._note_header,
             period_dates=self._period_dates_of(window),
+            guard=self._guard,
+            max_line_bytes=self.settings.max_csv_line_bytes,
         )
 
     def _period_dates_of(self, window: Window) -> t.Callable[[str], tuple[str | None, str | None]]:
@@ -424,6 +476,10 @@ class TimeInStatusStream(_WindowedStream):
         self._tap.mapper.register_raw_stream_schema(self.name, grown, self.primary_keys)
         self._stream_maps = None  # taken again from the mapper, with the new schema
         self._write_schema_message()
+
+    @cached_property
+    def _guard(self) -> SecretGuard:
+        return SecretGuard(self.settings.api_key)
 
     @cached_property
     def _client(self) -> ExportApiClient:

@@ -22,6 +22,7 @@ from typing_extensions import override
 from tap_sei_time_in_status.client import ExportApiClient
 from tap_sei_time_in_status.connection_test import run_connection_test
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.secrets_guard import SecretGuard, install_redaction
 from tap_sei_time_in_status.settings import (
     CatalogSettings,
     Settings,
@@ -61,9 +62,12 @@ class TapSeiTimeInStatus(Tap):
     def settings(self) -> Settings:
         """The validated settings; a bad one ends the run with a message, not a traceback."""
         try:
-            return parse_settings(self.config)
+            settings = parse_settings(self.config)
         except SettingsError as e:
             raise ConfigValidationError("Invalid settings", errors=e.errors) from None
+        # From here on no log line, error or traceback shows the key, in any case.
+        install_redaction(SecretGuard(settings.api_key), self.logger)
+        return settings
 
     @cached_property
     def catalog_settings(self) -> CatalogSettings:

@@ -9,6 +9,7 @@ rely on the log already showing the request.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import hmac
 import json
 import re
@@ -30,7 +31,14 @@ from .config import ConfigChanges, SandboxConfig
 from .contract import InvalidRequestError, canonical_json, parse_export_request
 from .data import team_display_name
 from .exports import COMPLETED, UNKNOWN_STATUS, ExportRecord, ExportRegistry
-from .faults import MALFORMED_KINDS, REPLACING_KINDS, STATUS_KINDS, Fault, FaultPlan
+from .faults import (
+    BAD_REDIRECTS,
+    MALFORMED_KINDS,
+    REPLACING_KINDS,
+    STATUS_KINDS,
+    Fault,
+    FaultPlan,
+)
 from .files import ExportFile, write_export_file, write_malformed
 
 EndpointKind = Literal["create", "poll", "download", "blob", "health", "other"]
@@ -72,6 +80,8 @@ _HTML_502: Final = (
     b"</body></html>\n"
 )
 _NON_JSON: Final = b"upstream connect error or disconnect/reset before headers"
+_NESTING: Final = 100_000
+_NESTED_JSON: Final = b'{"exportId": "exp_0", "status": ' + b"[" * _NESTING + b"]" * _NESTING + b"}"
 _GZIP_TYPE: Final = "application/gzip"
 _CSV_TYPE: Final = "text/csv; charset=utf-8"
 _ROUTES: Final[tuple[tuple[EndpointKind, str], ...]] = (
@@ -385,7 +395,7 @@ class SandboxApi:
                 "exportId": record.export_id,
                 "status": _cased(status, config),
                 "createdAt": record.created_at_text,
-                "message": MSG_CREATED,
+                "message": config.status_message or MSG_CREATED,
             },
         )
 
@@ -410,6 +420,8 @@ class SandboxApi:
         if status != COMPLETED or record.file is None:
             return _error(409, f"Export {export_id} is {status}, not COMPLETED")
         kind = fault.kind if fault is not None else None
+        if kind in BAD_REDIRECTS:
+            return Reply(302, [("Location", BAD_REDIRECTS[kind])])
         if kind == "redirect":
             signature = self._blob_signature(export_id)
             location = (
@@ -456,7 +468,7 @@ class SandboxApi:
             "status": self._reported_status(record, config),
             "createdAt": record.created_at_text,
             "createdBy": dict(CREATED_BY),
-            "message": message,
+            "message": config.status_message or message,
         }
         if config.rich_answers:
             body.update(self._rich_fields(record, config))
@@ -516,7 +528,7 @@ class SandboxApi:
     def _generate(self, record: ExportRecord) -> None:
         """Write the export's file in the background; COMPLETED waits for it."""
         try:
-            path = self._workdir / f"{record.export_id}.csv.gz"
+            path = self._workdir / f"{_file_stem(record.export_id)}.csv.gz"
             record.file = write_export_file(record.request, record.config, path)
         except Exception as e:  # reported as a FAILED export
             if self._stopping.is_set():
@@ -533,8 +545,8 @@ class SandboxApi:
             variant = record.variants.get(kind)
             if variant is None:
                 assert record.file is not None  # noqa: S101 - checked by the caller
-                path = self._workdir / f"{record.export_id}.{kind}.csv.gz"
-                variant = write_malformed(record.file, kind, path)
+                path = self._workdir / f"{_file_stem(record.export_id)}.{kind}.csv.gz"
+                variant = write_malformed(record.file, kind, path, secret=record.config.api_key)
                 record.variants[kind] = variant
             return variant
 
@@ -555,6 +567,12 @@ class SandboxApi:
         )
         with self._lock:
             self._log.append(entry)
+
+
+def _file_stem(export_id: str) -> str:
+    """A file name safe whatever the id (ids may be made hostile on purpose)."""
+    digest = hashlib.sha256(export_id.encode()).hexdigest()[:16]
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '_', export_id)[:40]}-{digest}"
 
 
 def _route(path: str, base_path: str) -> tuple[EndpointKind, str | None]:
@@ -641,6 +659,8 @@ def _fault_reply(fault: Fault, config: SandboxConfig) -> Reply:
         return Reply(502, [("Content-Type", "text/html; charset=utf-8")], _HTML_502)
     if fault.kind == "non_json":
         return Reply(200, [("Content-Type", "application/json")], _NON_JSON)
+    if fault.kind == "nested_json":
+        return Reply(200, [("Content-Type", "application/json")], _NESTED_JSON)
     status = STATUS_KINDS[fault.kind]
     reply = _error(status, f"sandbox fault {fault.kind}")
     if fault.kind == "429":

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from .config import DEFAULT_BASE_PATH, HEADER_CASES, KNOWN_ORG_TREES, KNOWN_TEAMS, SandboxConfig
-from .faults import Fault
+from .faults import FAULT_KINDS, Fault
 from .server import SandboxServer
 
 
@@ -51,7 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ENDPOINT:KIND[:TIMES[:AFTER]]",
-        help="inject a fault, e.g. create:429:2 (repeatable; TIMES may be 'always')",
+        help="inject a fault, e.g. create:429:2 (repeatable; TIMES may be 'always'); "
+        f"kinds: {', '.join(FAULT_KINDS)}",
+    )
+    parser.add_argument(
+        "--export-id-template",
+        default="exp_{hex}",
+        help="shape of new export ids, {hex} for 8 random hex digits (e.g. '../../{hex}')",
+    )
+    parser.add_argument(
+        "--status-message", default="", help="the message of every create and poll answer"
     )
     parser.add_argument("--fail-exports", type=int, default=0, help="first N exports fail")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
@@ -130,6 +139,8 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
         create_without_status=args.create_without_status,
         rich_answers=args.rich_answers,
         status_case="lower" if args.lower_case_status else "upper",
+        export_id_template=args.export_id_template,
+        status_message=args.status_message,
     )
 
 

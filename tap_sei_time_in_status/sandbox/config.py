@@ -104,6 +104,11 @@ class SandboxConfig:
     rich_answers: bool = False
     #: Added to the `download.sizeBytes` of rich answers: a stated size the file does not have.
     stated_size_offset: int = 0
+    #: Shape of new export ids, `{hex}` standing for 8 random hex digits; e.g. `../../{hex}`
+    #: or `a/b{hex}` for a server that answers ids a client must refuse.
+    export_id_template: str = "exp_{hex}"
+    #: When set, the `message` of every create and poll answer (e.g. one echoing the key).
+    status_message: str = ""
 
     def __post_init__(self) -> None:
         # Tuples, so that a snapshot cannot change behind a running export's back.
@@ -137,8 +142,14 @@ class SandboxConfig:
         if not self.api_key:
             problems.append("api_key must not be empty")
         problems += self._serving_problems() + self._dialect_problems()
+        problems += self._hostile_problems()
         if problems:
             raise ValueError("; ".join(problems))
+
+    def _hostile_problems(self) -> list[str]:
+        if "{hex}" not in self.export_id_template:
+            return ["export_id_template must contain {hex}"]
+        return []
 
     def _serving_problems(self) -> list[str]:
         if not self.base_path.startswith("/") or self.base_path.endswith("/"):
@@ -194,3 +205,5 @@ class ConfigChanges(TypedDict, total=False):
     create_without_status: bool
     rich_answers: bool
     stated_size_offset: int
+    export_id_template: str
+    status_message: str

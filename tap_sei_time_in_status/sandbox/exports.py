@@ -111,7 +111,7 @@ class ExportRegistry:
             elif self._stuck < config.stuck_exports:
                 self._stuck += 1
                 fate = "stuck"
-            export_id = self._new_id()
+            export_id = self._new_id(config.export_id_template)
             record = ExportRecord(
                 export_id=export_id,
                 org_identifier=org_identifier,
@@ -167,8 +167,8 @@ class ExportRegistry:
             self._exports.clear()
             return dropped
 
-    def _new_id(self) -> str:
+    def _new_id(self, template: str) -> str:
         while True:
-            export_id = f"exp_{secrets.token_hex(4).upper()}"
+            export_id = template.replace("{hex}", secrets.token_hex(4).upper())
             if export_id not in self._exports:
                 return export_id

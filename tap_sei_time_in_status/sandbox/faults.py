@@ -35,6 +35,16 @@ FaultKind = Literal[
     "malformed_duplicate_keys",
     "ragged",
     "other_export",
+    "late_non_numeric",
+    "key_in_cell",
+    "utf16",
+    "invalid_utf8_header",
+    "invalid_utf8_body",
+    "long_line",
+    "long_cell",
+    "redirect_file",
+    "redirect_ftp",
+    "nested_json",
 ]
 
 FAULT_ENDPOINTS: Final[tuple[str, ...]] = get_args(FaultEndpoint)
@@ -64,27 +74,52 @@ DOWNLOAD_ONLY_KINDS: Final = frozenset(
         "malformed_missing_column",
         "malformed_duplicate_keys",
         "ragged",
+        "late_non_numeric",
+        "key_in_cell",
+        "utf16",
+        "invalid_utf8_header",
+        "invalid_utf8_body",
+        "long_line",
+        "long_cell",
+        "redirect_file",
+        "redirect_ftp",
     }
 )
 
 #: Kinds that change the CSV content itself (the download serves a damaged copy).
+#: `late_non_numeric`, `key_in_cell` and `invalid_utf8_body` damage the last row only;
+#: `long_line` ends the file with a 10,000-byte line without newline, `long_cell` with a
+#: quoted cell of 10,000 characters over lines of 900; `utf16` re-encodes the whole file.
 MALFORMED_KINDS: Final = frozenset(
     {
         "malformed_non_numeric",
         "malformed_missing_column",
         "malformed_duplicate_keys",
         "ragged",
+        "late_non_numeric",
+        "key_in_cell",
+        "utf16",
+        "invalid_utf8_header",
+        "invalid_utf8_body",
+        "long_line",
+        "long_cell",
     }
 )
 
+#: Download redirects to a scheme no HTTP client should follow, by kind.
+BAD_REDIRECTS: Final[dict[str, str]] = {
+    "redirect_file": "file:///etc/passwd",
+    "redirect_ftp": "ftp://127.0.0.1/export.csv.gz",
+}
+
 #: Kinds that only make sense for the JSON endpoints.
-JSON_ONLY_KINDS: Final = frozenset({"non_json"})
+JSON_ONLY_KINDS: Final = frozenset({"non_json", "nested_json"})
 
 #: Kinds that only make sense for a status poll: `other_export` answers about another export.
 POLL_ONLY_KINDS: Final = frozenset({"other_export"})
 
 #: Kinds that replace the answer; `process=True` lets the request take effect first.
-REPLACING_KINDS: Final = frozenset({*STATUS_KINDS, "drop", "html", "non_json"})
+REPLACING_KINDS: Final = frozenset({*STATUS_KINDS, "drop", "html", "non_json", "nested_json"})
 
 
 @dataclass(frozen=True)

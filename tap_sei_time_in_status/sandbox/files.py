@@ -100,23 +100,29 @@ def read_csv_rows(export: ExportFile) -> Iterator[list[str]]:
         yield from csv.reader(text)
 
 
-def write_malformed(export: ExportFile, kind: str, path: Path) -> ExportFile:
+def write_malformed(export: ExportFile, kind: str, path: Path, *, secret: str = "") -> ExportFile:
     """A copy of `export` damaged as the download fault `kind` says.
 
     `malformed_non_numeric` puts `abc` in the first row's first number (`total_issues`
     unless omitted); `malformed_missing_column` drops the indispensable `team` everywhere;
     `malformed_duplicate_keys` writes the first row twice; `ragged` gives the first row one
-    cell too many.
+    cell too many; `late_non_numeric` puts `abc` in the last row's first number;
+    `key_in_cell` puts `secret` (case swapped) in the last row's team. The byte-level kinds
+    are in `_BYTE_KINDS`.
     """
+    if kind in _BYTE_KINDS:
+        return _write_damaged_bytes(export, kind, path)
     rows = read_csv_rows(export)
     header = next(rows)
     folded = [name.casefold() for name in header]
     numbers = [i for i, n in enumerate(folded) if n == "total_issues" or n.endswith("_hours")]
     issues = numbers[0] if numbers else 0
     team = folded.index("team") if "team" in folded else 1
+    body = list(rows)  # sandbox exports that get damaged are small
 
     def damaged() -> Iterator[list[str]]:
-        for number, row in enumerate(rows):
+        last = len(body) - 1
+        for number, row in enumerate(body):
             first = number == 0
             if kind == "malformed_non_numeric" and first:
                 row[issues] = "abc"
@@ -126,14 +132,52 @@ def write_malformed(export: ExportFile, kind: str, path: Path) -> ExportFile:
                 yield list(row)
             elif kind == "ragged" and first:
                 row.append("unexpected")
+            elif kind == "late_non_numeric" and number == last:
+                row[issues] = "abc"
+            elif kind == "key_in_cell" and number == last:
+                row[team] = f"Team {secret.swapcase()}"
             yield row
 
     if kind == "malformed_missing_column":
         del header[team]
-    elif kind not in ("malformed_non_numeric", "malformed_duplicate_keys", "ragged"):
+    elif kind not in _ROW_KINDS:
         msg = f"not a malformed-download kind: {kind!r}"
         raise ValueError(msg)
     return write_csv_gzip(header, damaged(), path)
+
+
+_ROW_KINDS: Final = frozenset(
+    {
+        "malformed_non_numeric",
+        "malformed_duplicate_keys",
+        "ragged",
+        "late_non_numeric",
+        "key_in_cell",
+    }
+)
+_BYTE_KINDS: Final = frozenset(
+    {"utf16", "invalid_utf8_header", "invalid_utf8_body", "long_line", "long_cell"}
+)
+
+
+def _write_damaged_bytes(export: ExportFile, kind: str, path: Path) -> ExportFile:
+    """A copy of `export` whose bytes are damaged: encoding, or a line or cell too long."""
+    with gzip.open(export.path, "rb") as f:
+        data = f.read()
+    if kind == "utf16":
+        data = data.decode("utf-8").encode("utf-16")
+    elif kind == "invalid_utf8_header":
+        data = data.replace(b"granularity", b"gran\xffularity", 1)
+    elif kind == "invalid_utf8_body":
+        last = data.rstrip(b"\r\n").rfind(b"\n") + 1
+        data = data[:last] + b"\xc3\x28" + data[last:]
+    elif kind == "long_line":
+        data += b"x" * 10_000
+    else:  # long_cell
+        data += b'"' + (b"y" * 900 + b"\r\n") * 12 + b'",x\r\n'
+    with _gzip_writer(path) as packed:
+        packed.write(data)
+    return ExportFile(path, export.rows, len(data), path.stat().st_size)
 
 
 def iter_file_chunks(path: Path, chunk_size: int, *, gunzip: bool = False) -> Iterator[bytes]:
