@@ -1,37 +1,63 @@
 """HTTP client of the SEI Issue Time-in-Status Export API.
 
 It owns everything about the wire: URLs, the `authorization` header and the identifiers every
-request carries, timeouts, retries with jittered exponential backoff (honouring `Retry-After`),
-redirects that must not carry the key to another host, and errors a user can act on.
+request carries, deadlines (`deadlines`), retries (`retries`), size limits on what is read
+(`limits`), redirects that must not carry the key to another host, and errors a user can act
+on. Every request has an overall deadline, a download must keep a minimum rate, and a stop
+cuts whatever is in flight.
 """
 
 from __future__ import annotations
 
-import email.utils
+import contextlib
 import json
 import logging
-import random
 import time
 import typing as t
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-import backoff
 import requests
+import urllib3
 
+from tap_sei_time_in_status.cancellation import CancelledError, StopSwitch
+from tap_sei_time_in_status.deadlines import STOPPED, GuardedAdapter, RequestGuard, Watchdog
 from tap_sei_time_in_status.downloads import CorruptDownloadError
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export_ids import check_export_id, id_segment
+from tap_sei_time_in_status.limits import SizeLimits
 from tap_sei_time_in_status.network_errors import first_contact_cause, unreachable
 from tap_sei_time_in_status.rate_limit import RateLimiter
+from tap_sei_time_in_status.retries import (
+    RetriesExhaustedError,
+    RetryableError,
+    RetryPolicy,
+    parse_retry_after,
+    with_retries,
+)
 from tap_sei_time_in_status.secrets_guard import KeyInValueError, SecretGuard
+
+__all__ = [
+    "AuthenticationError",
+    "DeadlineExceededError",
+    "DownloadSizeError",
+    "ExportApiClient",
+    "ExportMismatchError",
+    "ExportNotFoundError",
+    "ExportStatus",
+    "RetriesExhaustedError",
+    "RetryableError",
+    "SeiApiError",
+]
 
 EXPORTS_PATH = "/v2/insights/ticket-data/exports"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 REDIRECT_SCHEMES = frozenset({"http", "https"})
 MAX_REDIRECTS = 5
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE = 1 << 16
+#: Of an error answer only the start is read: its message and correlation id.
+ERROR_BODY_BYTES = 1 << 16
 # Harness allows 1,000 requests per key per minute: keep well under it, bursts aside.
 REQUESTS_PER_MINUTE = 600
 REQUEST_BURST = 60
@@ -68,19 +94,8 @@ class DownloadSizeError(CorruptDownloadError):
     """The downloaded file's size is not the `download.sizeBytes` the API stated."""
 
 
-class RetryableError(SeiApiError):
-    """A 429, a 5xx or a broken connection: worth trying again after a pause."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status_code: int | None = None,
-        correlation_id: str | None = None,
-    ) -> None:
-        super().__init__(message, status_code=status_code, correlation_id=correlation_id)
-        self.retry_after = retry_after
+class DeadlineExceededError(SeiTapError):
+    """A request was cut at the caller's deadline (a window's `window_timeout_seconds`)."""
 
 
 #: The status of a create answer that states none (a new job, or an existing export reused).
@@ -108,21 +123,16 @@ class ExportStatus:
         return None
 
 
-def retry_waits(base: float, cap: float) -> t.Generator[float, BaseException | None, None]:
-    """Full-jitter exponential waits, or the server's `Retry-After` when it gives one.
+class _Progress:
+    """What the watchdog knows of one request attempt, to judge it when its deadline passes."""
 
-    `backoff` sends each failure into this generator, which is how `Retry-After` reaches it.
-    """
-    failure = yield 0.0
-    attempt = 0
-    while True:
-        retry_after = failure.retry_after if isinstance(failure, RetryableError) else None
-        if retry_after is not None:
-            wait = min(retry_after, cap)
-        else:
-            wait = random.uniform(base, min(cap, base * 2**attempt))  # noqa: S311 - jitter
-        attempt += 1
-        failure = yield wait
+    def __init__(self) -> None:
+        self.body_started = False
+        self.received = 0
+        self.checked = 0
+        #: Why it was cut: `window`, `headers`, `stalled` or `timeout`.
+        self.reason = ""
+        self.stalled_bytes = 0
 
 
 class ExportApiClient:
@@ -136,32 +146,44 @@ class ExportApiClient:
         org_identifier: str,
         project_identifier: str,
         timeout_seconds: float = 60.0,
-        max_tries: int = 8,
-        retry_base_seconds: float = 0.5,
-        retry_cap_seconds: float = 60.0,
+        min_download_bytes_per_second: float = 1024.0,
+        retry_policy: RetryPolicy | None = None,
+        limits: SizeLimits | None = None,
+        stop: StopSwitch | None = None,
         user_agent: str = "tap-sei-time-in-status",
         logger: logging.Logger | None = None,
         requests_per_minute: float = REQUESTS_PER_MINUTE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
-        self._guard = SecretGuard(api_key)
+        self._secrets = SecretGuard(api_key)
         self._params = {
             "projectIdentifier": project_identifier,
             "orgIdentifier": org_identifier,
         }
-        self._timeout = (min(10.0, timeout_seconds), timeout_seconds)
-        self._max_tries = max_tries
-        self._retry_base = retry_base_seconds
-        self._retry_cap = retry_cap_seconds
+        self._timeout_seconds = timeout_seconds
+        # The watchdog bounds the request as a whole; the socket timeout, a little longer,
+        # only backs it up.
+        self._timeout = (min(10.0, timeout_seconds), timeout_seconds + 1.0)
+        self._min_rate = min_download_bytes_per_second
+        self._retry = retry_policy or RetryPolicy()
+        self._limits = limits or SizeLimits()
+        self._stop = stop or StopSwitch()
         self._origin = _origin(self.base_url)
         self._logger = logger or logging.getLogger(__name__)
         self._limiter = RateLimiter(
-            requests_per_minute, max(1, min(REQUEST_BURST, int(requests_per_minute // 10)))
+            requests_per_minute,
+            max(1, min(REQUEST_BURST, int(requests_per_minute // 10))),
+            sleep=self._stop.sleep,
         )
         # Until the server answers once, an unreachable host fails at once (network_errors).
         self._answered = False
+        self._watchdog = Watchdog()
+        self._stop.on_stop(self._watchdog.abort_all)
         self._session = requests.Session()
+        adapter = GuardedAdapter()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         # The key is added per request and only for our own host, never as a session default.
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
 
@@ -175,22 +197,25 @@ class ExportApiClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def create_export(self, body: dict[str, t.Any]) -> ExportStatus:
+    def create_export(
+        self, body: dict[str, t.Any], *, deadline: float | None = None
+    ) -> ExportStatus:
         """POST an export; the answer may already be COMPLETED for a duplicate request.
 
         An answer with an `exportId` but no `status` (the API family writes those for a new
         job and for an existing export reused) has the status `NO_STATUS`: poll it.
         """
-        response = self._call("POST", EXPORTS_PATH, json_body=body)
-        return self._status(response, status_required=False)
+        answer = self._call("POST", EXPORTS_PATH, json_body=body, deadline=deadline)
+        return self._status(*answer, status_required=False)
 
-    def get_export(self, export_id: str) -> ExportStatus:
+    def get_export(self, export_id: str, *, deadline: float | None = None) -> ExportStatus:
         """GET the export's current status; `ExportMismatchError` if it is another export's.
 
         Export ids are Base36, so `exp_9f0a1b2c` and `EXP_9F0A1B2C` name the same export.
         """
-        response = self._call("GET", f"{EXPORTS_PATH}/{id_segment(export_id)}")
-        status = self._status(response, export_id=export_id)
+        path = f"{EXPORTS_PATH}/{id_segment(export_id)}"
+        response, body = self._call("GET", path, deadline=deadline)
+        status = self._status(response, body, export_id=export_id)
         if status.export_id.casefold() != export_id.casefold():
             msg = (
                 f"the poll of export {export_id} answered about export {status.export_id} "
@@ -200,78 +225,178 @@ class ExportApiClient:
         return status
 
     def download_export(
-        self, export_id: str, sink: t.BinaryIO, *, expected_size: int | None = None
+        self,
+        export_id: str,
+        sink: t.BinaryIO,
+        *,
+        expected_size: int | None = None,
+        deadline: float | None = None,
     ) -> int:
-        """Stream the export's file into `sink` and return the bytes written.
+        """Stream the export's file, as sent (gzip stays gzip), into `sink`; return its size.
 
-        A cut connection raises `RetryableError` from inside the retry loop, so the whole
-        download starts again on a truncated `sink`. With `expected_size` (the API's
-        `download.sizeBytes`), a file of another size, as written or as it came over the
-        wire before HTTP content decoding, raises `DownloadSizeError`.
+        A cut or stalled connection raises `RetryableError` inside the retry loop, so the
+        whole download starts again on a truncated `sink`. Writes to `sink` may raise
+        `OSError` (a full disk), which is no reason to download again. With `expected_size`
+        (the API's `download.sizeBytes`), a file of another size as it came over the wire
+        (before any HTTP content decoding) raises `DownloadSizeError`.
         """
+        path = f"{EXPORTS_PATH}/{id_segment(export_id)}/download"
+        what = f"the download of export {export_id}"
 
         def attempt() -> int:
             sink.seek(0)
             sink.truncate()
-            written = 0
-            path = f"{EXPORTS_PATH}/{id_segment(export_id)}/download"
-            with self._request("GET", path, stream=True) as r:
-                try:
-                    for chunk in r.iter_content(CHUNK_SIZE):
+            progress = _Progress()
+            guard = self._guard(deadline, progress, download=True)
+            with self._guarded(guard, progress, what, deadline):
+                with self._request("GET", path, stream=True, download=True) as response:
+                    self._start_body(guard, progress, deadline, response, what)
+                    while True:
+                        try:
+                            chunk = response.raw.read1(CHUNK_SIZE, decode_content=False)
+                        except (urllib3.exceptions.HTTPError, OSError) as e:
+                            msg = f"{what} was cut after {progress.received} bytes ({e})"
+                            raise RetryableError(msg) from None
+                        if not chunk:
+                            break
+                        progress.received += len(chunk)
+                        self._limits.check_download(progress.received, what)
                         sink.write(chunk)
-                        written += len(chunk)
-                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
-                    msg = f"download of export {export_id} was cut after {written} bytes ({e})"
-                    raise RetryableError(msg) from None
-                on_wire = r.raw.tell() if r.raw is not None else written
-            sink.flush()
-            if expected_size is not None and expected_size not in (written, on_wire):
+                sink.flush()
+            if expected_size is not None and expected_size != progress.received:
                 msg = (
-                    f"export {export_id}: downloaded {written:,} bytes, but the API stated "
-                    f"download.sizeBytes {expected_size:,}"
+                    f"export {export_id}: downloaded {progress.received:,} bytes, but the API "
+                    f"stated download.sizeBytes {expected_size:,}"
                 )
                 raise DownloadSizeError(msg)
-            return written
+            return progress.received
 
-        return self._with_retries(attempt)
+        return self._with_retries(attempt, deadline)
+
+    def _start_body(
+        self,
+        guard: RequestGuard,
+        progress: _Progress,
+        deadline: float | None,
+        response: requests.Response,
+        what: str,
+    ) -> None:
+        """Headers are in: from now on the download is judged by its rate."""
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity", "gzip", "x-gzip"):
+            msg = f"{what} came with Content-Encoding {encoding!r}, which the tap cannot read"
+            raise SeiApiError(msg)
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit():
+            self._limits.check_download(int(length), what)
+        progress.body_started = True
+        self._watchdog.rearm(guard, self._next_deadline(deadline))
+
+    def _guard(
+        self, deadline: float | None, progress: _Progress, *, download: bool = False
+    ) -> RequestGuard:
+        """A guard that cuts the attempt at its deadline, or a download that stalls."""
+
+        def on_deadline() -> float | None:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                progress.reason = "window"
+                return None
+            if not download:
+                progress.reason = "timeout"
+                return None
+            if not progress.body_started:
+                progress.reason = "headers"
+                return None
+            got = progress.received - progress.checked
+            if got < self._min_rate * self._timeout_seconds:
+                progress.reason, progress.stalled_bytes = "stalled", got
+                return None
+            progress.checked = progress.received
+            return self._next_deadline(deadline)
+
+        return RequestGuard(self._next_deadline(deadline), on_deadline)
+
+    def _next_deadline(self, deadline: float | None) -> float:
+        soon = time.monotonic() + self._timeout_seconds
+        return soon if deadline is None else min(soon, deadline)
+
+    @contextlib.contextmanager
+    def _guarded(
+        self, guard: RequestGuard, progress: _Progress, what: str, deadline: float | None
+    ) -> t.Iterator[None]:
+        """Run one attempt under `guard`; a cut attempt raises what the cut means."""
+        self._stop.check()
+        try:
+            with self._watchdog.guarding(guard):
+                yield
+        except Exception:
+            if guard.tripped is None:
+                raise
+        else:
+            return
+        if guard.tripped == STOPPED or self._stop.stopped:
+            raise CancelledError("the tap was told to stop") from None
+        timeout = f"request_timeout_seconds ({self._timeout_seconds:g} s)"
+        if progress.reason == "window":
+            msg = f"{what} was cut at the window's deadline (window_timeout_seconds)"
+            raise DeadlineExceededError(msg) from None
+        if progress.reason == "stalled":
+            msg = (
+                f"{what} stalled: {progress.stalled_bytes} byte(s) in {timeout}, below "
+                f"min_download_bytes_per_second ({self._min_rate:g}); "
+                f"{progress.received} bytes so far"
+            )
+            raise RetryableError(msg) from None
+        if progress.reason == "headers":
+            msg = f"{what} got no answer headers within {timeout}"
+            raise RetryableError(msg) from None
+        msg = f"{what} did not complete within {timeout}"
+        raise RetryableError(msg) from None
 
     def _call(
-        self, method: str, path: str, *, json_body: dict[str, t.Any] | None = None
-    ) -> requests.Response:
-        def attempt() -> requests.Response:
-            with self._request(method, path, json_body=json_body) as response:
-                try:
-                    _ = response.content  # read it inside the retry loop
-                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
-                    msg = f"{method} {_redact_url(response.url)}: answer cut ({type(e).__name__})"
-                    raise RetryableError(msg) from None
-                except requests.RequestException as e:
-                    msg = f"{method} {_redact_url(response.url)}: unreadable answer ({e})"
-                    raise SeiApiError(self._redact(msg)) from None
-                return response
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: dict[str, t.Any] | None = None,
+        deadline: float | None = None,
+    ) -> tuple[requests.Response, bytes]:
+        what = f"{method} {_redact_url(self.base_url + path)}"
 
-        return self._with_retries(attempt)
+        def attempt() -> tuple[requests.Response, bytes]:
+            progress = _Progress()
+            with (
+                self._guarded(self._guard(deadline, progress), progress, what, deadline),
+                self._request(method, path, json_body=json_body, stream=True) as response,
+            ):
+                body = self._read_bounded(response, self._limits.max_json_answer_bytes)
+                self._limits.check_json(len(body), what)
+                return response, body
 
-    def _with_retries(self, attempt: t.Callable[[], _T]) -> _T:
-        retrying = backoff.on_exception(
-            retry_waits,
-            RetryableError,
-            max_tries=self._max_tries,
-            jitter=None,
-            on_backoff=self._log_backoff,
-            logger=None,
-            base=self._retry_base,
-            cap=self._retry_cap,
-        )(attempt)
-        return retrying()
+        return self._with_retries(attempt, deadline)
 
-    def _log_backoff(self, details: t.Any) -> None:  # noqa: ANN401 - backoff's Details
-        self._logger.warning(
-            "%s; retry %d of %d in %.1f s",
-            details.get("exception"),
-            details["tries"],
-            self._max_tries - 1,
-            details["wait"],
+    def _read_bounded(self, response: requests.Response, limit: int) -> bytes:
+        """At most `limit` + 1 bytes of the (decoded) body: enough to tell it is too large."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(CHUNK_SIZE):
+                parts.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    break
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
+            where = f"{response.request.method} {_redact_url(response.url)}"
+            raise RetryableError(f"{where}: answer cut ({type(e).__name__})") from None
+        except requests.RequestException as e:
+            msg = f"{response.request.method} {_redact_url(response.url)}: unreadable answer ({e})"
+            raise SeiApiError(self._redact(msg)) from None
+        return b"".join(parts)[: limit + 1]
+
+    def _with_retries(self, attempt: t.Callable[[], _T], deadline: float | None) -> _T:
+        return with_retries(
+            attempt, self._retry, sleep=self._stop.sleep, logger=self._logger, deadline=deadline
         )
 
     def _request(
@@ -281,6 +406,7 @@ class ExportApiClient:
         *,
         json_body: dict[str, t.Any] | None = None,
         stream: bool = False,
+        download: bool = False,
     ) -> requests.Response:
         """Send one request, following redirects by hand so the key stays on our host."""
         url = f"{self.base_url}{path}"
@@ -293,7 +419,11 @@ class ExportApiClient:
                 if own_host
                 else {}
             )
+            if download:
+                # Read as sent and decompressed by the tap, under its size limits.
+                headers["Accept-Encoding"] = "gzip"
             self._limiter.acquire()
+            self._stop.check()
             try:
                 response = self._session.request(
                     method,
@@ -360,7 +490,7 @@ class ExportApiClient:
         if status in RETRY_STATUSES:
             raise RetryableError(
                 f"{where} answered {detail}",
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("Retry-After"), time.time()),
                 status_code=status,
                 correlation_id=correlation_id,
             )
@@ -391,9 +521,10 @@ class ExportApiClient:
     def _error_details(self, response: requests.Response) -> tuple[str, str | None]:
         """The server's `message` and `correlationId`, or the start of a non-JSON body."""
         try:
-            text = response.text
-        except requests.RequestException:
+            raw = self._read_bounded(response, ERROR_BODY_BYTES)
+        except RetryableError:
             return "(no body)", None
+        text = raw.decode(response.encoding or "utf-8", "replace")
         try:
             data = json.loads(text)
         except (ValueError, RecursionError):
@@ -402,19 +533,21 @@ class ExportApiClient:
             return self._redact(text[:200]), None
         message = str(data.get("message") or data.get("error") or data.get("code") or "")
         correlation = str(data.get("correlationId") or "") or None
-        if correlation is not None and self._guard.contains(correlation):
+        if correlation is not None and self._secrets.contains(correlation):
             correlation = "(withheld: it contains the api_key)"
         return self._redact(message) or "(no message)", correlation
 
     def _status(
         self,
         response: requests.Response,
+        body: bytes,
         export_id: str | None = None,
         *,
         status_required: bool = True,
     ) -> ExportStatus:
+        text = body.decode("utf-8", "replace")
         try:
-            data = response.json()
+            data = json.loads(text)
         except RecursionError:
             msg = (
                 f"{response.request.method} {_redact_url(response.url)} answered HTTP "
@@ -425,7 +558,7 @@ class ExportApiClient:
             msg = (
                 f"{response.request.method} {_redact_url(response.url)} answered HTTP "
                 f"{response.status_code} with a non-JSON body starting "
-                f"{self._redact(response.text[:200])!r}"
+                f"{self._redact(text[:200])!r}"
             )
             raise SeiApiError(msg, status_code=response.status_code) from None
         found_id = data.get("exportId") if isinstance(data, dict) else None
@@ -435,7 +568,7 @@ class ExportApiClient:
         if not isinstance(status, str) or not (found_id or export_id):
             msg = (
                 f"{response.request.method} {_redact_url(response.url)} answered without "
-                f"exportId/status: {self._redact(response.text[:200])!r}"
+                f"exportId/status: {self._redact(text[:200])!r}"
             )
             raise SeiApiError(msg, status_code=response.status_code)
         where = f"{response.request.method} {_redact_url(response.url)}"
@@ -443,9 +576,9 @@ class ExportApiClient:
             if isinstance(found_id, int) and not isinstance(found_id, bool):
                 found_id = str(found_id)  # a number is still a well-formed id
             checked_id = check_export_id(found_id or export_id, where)
-            self._guard.refuse(checked_id, f"{where}: the exportId")
-            message = self._guard.refuse(str(data.get("message") or ""), f"{where}: the message")
-            self._guard.refuse(status, f"{where}: the status")
+            self._secrets.refuse(checked_id, f"{where}: the exportId")
+            message = self._secrets.refuse(str(data.get("message") or ""), f"{where}: the message")
+            self._secrets.refuse(status, f"{where}: the status")
         except KeyInValueError as e:
             raise SeiApiError(str(e), status_code=response.status_code) from None
         return ExportStatus(
@@ -456,7 +589,7 @@ class ExportApiClient:
         )
 
     def _redact(self, text: str) -> str:
-        return self._guard.redact(text)
+        return self._secrets.redact(text)
 
 
 _T = t.TypeVar("_T")
@@ -471,18 +604,3 @@ def _redact_url(url: str) -> str:
     """The URL without its query, which may hold a download host's signature."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

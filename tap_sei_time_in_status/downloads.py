@@ -1,24 +1,28 @@
 """Downloaded export files: private temporary files, and gzip told apart by its magic bytes.
 
 The API compresses by default but may also send plain CSV, or gzip with `Content-Encoding`
-on top; headers cannot be trusted to say which, the first two bytes can. A file is only
-handed to the parser once it has decompressed completely, so a cut download is never
-half emitted.
+on top (the tap reads the body as sent, so that is gzip inside gzip); headers cannot be
+trusted to say which, the first two bytes can. Decompression is bounded by the size limits,
+so a gzip bomb stops after a megabyte, not when the disk is full. A file is only handed to
+the parser once it has decompressed completely, so a cut download is never half emitted.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import shutil
 import tempfile
 import zlib
 from pathlib import Path
 
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.limits import SizeLimits
 
 GZIP_MAGIC = b"\x1f\x8b"
-COPY_BUFFER = 1 << 20
+READ_BUFFER = 1 << 16
+#: Most bytes one step of decompression may produce.
+INFLATE_STEP = 1 << 20
+#: gzip inside gzip is what `Content-Encoding: gzip` over a gzip file gives; no more.
+MAX_GZIP_LAYERS = 2
 
 
 class CorruptDownloadError(SeiTapError):
@@ -38,17 +42,60 @@ def is_gzip(path: Path) -> bool:
         return f.read(2) == GZIP_MAGIC
 
 
-def to_plain_csv(raw: Path, csv_path: Path) -> None:
-    """Put the CSV held by `raw` (gzip or plain) at `csv_path`, checking gzip integrity.
+def to_plain_csv(
+    raw: Path, csv_path: Path, limits: SizeLimits | None = None, what: str = "the export"
+) -> None:
+    """Put the CSV held by `raw` (gzip, gzip in gzip, or plain) at `csv_path`.
 
-    A plain file is moved, not copied; `raw` is left in place only when it was gzip.
+    gzip integrity (length and CRC) is checked; `raw` is consumed. Writes that fail raise
+    `OSError` as is: a full disk is not a corrupt download.
     """
-    if not is_gzip(raw):
-        os.replace(raw, csv_path)
-        return
-    try:
-        with gzip.open(raw, "rb") as src, csv_path.open("wb") as dst:
-            shutil.copyfileobj(src, dst, COPY_BUFFER)
-    except (EOFError, OSError, zlib.error) as e:
-        msg = f"the downloaded file is not a complete gzip stream ({e})"
-        raise CorruptDownloadError(msg) from None
+    limits = limits or SizeLimits()
+    downloaded = raw.stat().st_size
+    current = raw
+    for layer in range(MAX_GZIP_LAYERS):
+        if not is_gzip(current):
+            break
+        target = csv_path if layer == 0 else csv_path.with_suffix(f".layer{layer}")
+        gunzip(current, target, limits, downloaded, what)
+        current.unlink()
+        if layer:
+            os.replace(target, csv_path)
+        current = csv_path
+    if current != csv_path:
+        os.replace(current, csv_path)
+
+
+def gunzip(src: Path, dst: Path, limits: SizeLimits, downloaded: int, what: str) -> None:
+    """Inflate every gzip member of `src` into `dst`, within the size limits.
+
+    The ratio is judged against the bytes actually consumed, so a bomb is caught after the
+    first megabyte it inflates to.
+    """
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    consumed = written = 0
+    member_done = False
+    with src.open("rb") as source, dst.open("wb") as sink:
+        data = source.read(READ_BUFFER)
+        while data:
+            if member_done:
+                if not data.strip(b"\0"):  # zero padding after the last member is allowed
+                    data = source.read(READ_BUFFER)
+                    continue
+                inflater, member_done = zlib.decompressobj(zlib.MAX_WBITS | 16), False
+            try:
+                out = inflater.decompress(data, INFLATE_STEP)
+            except zlib.error as e:
+                msg = f"the downloaded file is not a complete gzip stream ({e})"
+                raise CorruptDownloadError(msg) from None
+            left = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            consumed += len(data) - len(left)
+            if out:
+                sink.write(out)
+                written += len(out)
+                limits.check_inflated(written, min(consumed, downloaded), what)
+            member_done = inflater.eof
+            data = left or source.read(READ_BUFFER)
+    if not member_done:
+        msg = "the downloaded file is not a complete gzip stream (it ends too early)"
+        raise CorruptDownloadError(msg)

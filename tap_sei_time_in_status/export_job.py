@@ -6,9 +6,11 @@ can run at once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import tempfile
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -16,15 +18,19 @@ from pathlib import Path
 
 from tap_sei_time_in_status.client import (
     NO_STATUS,
+    DeadlineExceededError,
     ExportApiClient,
     ExportMismatchError,
     ExportNotFoundError,
     ExportStatus,
+    RetriesExhaustedError,
     SeiApiError,
 )
 from tap_sei_time_in_status.downloads import CorruptDownloadError, private_temp_file, to_plain_csv
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.limits import LimitExceededError, SizeLimits
 from tap_sei_time_in_status.settings import Scope, Settings
+from tap_sei_time_in_status.temp_area import local_disk_error
 from tap_sei_time_in_status.windows import Window
 
 QUEUED, PROCESSING, COMPLETED, FAILED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED"
@@ -35,6 +41,18 @@ DOWNLOAD_ATTEMPTS = 3
 
 class ExportFailedError(SeiTapError):
     """A window's export could not be completed within its attempts."""
+
+
+class WindowTimeoutError(SeiTapError):
+    """A window's export work (attempts and halvings together) ran past its time budget."""
+
+
+class ExportLimitError(SeiTapError):
+    """A window's download (or an answer about it) is larger than a size limit allows."""
+
+
+class WindowRequestError(SeiTapError):
+    """A request of a window's export failed on every try, or ran out of its retry time."""
 
 
 class UnknownExportStatusError(SeiTapError):
@@ -118,6 +136,9 @@ class ExportPolicy:
     export_timeout_seconds: float = 1800.0
     max_export_attempts: int = 3
     failed_export_wait_seconds: float = 0.0
+    #: All of a window's export work, halves included; None: 2 x attempts x export timeout.
+    window_timeout_seconds: float | None = None
+    limits: SizeLimits = field(default_factory=SizeLimits)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExportPolicy:
@@ -128,7 +149,16 @@ class ExportPolicy:
             export_timeout_seconds=settings.export_timeout_seconds,
             max_export_attempts=settings.max_export_attempts,
             failed_export_wait_seconds=settings.failed_export_wait_seconds,
+            window_timeout_seconds=settings.window_timeout_seconds,
+            limits=SizeLimits.from_settings(settings),
         )
+
+    @property
+    def window_budget_seconds(self) -> float:
+        """How long one window's export work may take, attempts and halvings together."""
+        if self.window_timeout_seconds is not None:
+            return self.window_timeout_seconds
+        return 2 * self.max_export_attempts * self.export_timeout_seconds
 
 
 @dataclass
@@ -158,6 +188,8 @@ class ExportJob:
     workdir: Path | None = None
     clock: t.Callable[[], float] = time.monotonic
     sleep: t.Callable[[float], None] = time.sleep
+    #: When the window's export work must stop (a `clock` time); None: never.
+    deadline: float | None = None
     polls: int = field(default=0, init=False)
     exports_created: int = field(default=0, init=False)
     _started: float = field(default=0.0, init=False)
@@ -167,10 +199,12 @@ class ExportJob:
 
     def start(self) -> ExportStatus:
         """Create the export (the first attempt); the answer may already be COMPLETED."""
-        try:
-            created = self.client.create_export(self.request.body())
-        except SeiApiError as e:
-            raise scope_error(self.request.scope, e) from None
+        with self._about_this_window():
+            self._check_deadline()
+            try:
+                created = self.client.create_export(self.request.body(), deadline=self.deadline)
+            except SeiApiError as e:
+                raise scope_error(self.request.scope, e) from None
         self.exports_created += 1
         self._log(created.export_id, f"created, {created.status}", created.message)
         return created
@@ -178,7 +212,8 @@ class ExportJob:
     def resume(self, export_id: str) -> ExportStatus | None:
         """The status of an export an earlier run left in flight, or None if it is gone."""
         try:
-            status = self._poll(export_id)
+            with self._about_this_window():
+                status = self._poll(export_id)
         except ExportNotFoundError:
             self._log(export_id, "left in flight by an earlier run; the server no longer knows it")
             return None
@@ -190,6 +225,10 @@ class ExportJob:
 
         `first` is the answer of `start` or `resume`; without it the job starts by creating.
         """
+        with self._about_this_window():
+            return self._attempts(first)
+
+    def _attempts(self, first: ExportStatus | None) -> CompletedExport:
         failures: list[str] = []
         for attempt in range(1, self.policy.max_export_attempts + 1):
             created = first if first is not None else self.start()
@@ -237,6 +276,7 @@ class ExportJob:
             self._check_known(status)
             if status.status in (COMPLETED, FAILED):
                 return status
+            self._check_deadline()
             remaining = created_at + self.policy.export_timeout_seconds - self.clock()
             if remaining <= 0:
                 return ExportStatus(
@@ -245,7 +285,10 @@ class ExportJob:
                     f"still {status.status} after {self.policy.export_timeout_seconds:g} s "
                     "(export_timeout_seconds)",
                 )
-            self.sleep(min(interval, remaining))
+            if self.deadline is not None:
+                remaining = min(remaining, self.deadline - self.clock())
+            self.sleep(max(0.0, min(interval, remaining)))
+            self._check_deadline()
             interval = min(interval * POLL_GROWTH, self.policy.max_poll_interval_seconds)
             try:
                 polled = self._poll(status.export_id)
@@ -259,7 +302,7 @@ class ExportJob:
     def _poll(self, export_id: str) -> ExportStatus:
         """The export's status; an answer about another export stops this window."""
         try:
-            return self.client.get_export(export_id)
+            return self.client.get_export(export_id, deadline=self.deadline)
         except ExportMismatchError as e:
             msg = f"{self.request}: {e}"
             raise ExportMismatchError(msg, status_code=e.status_code) from None
@@ -280,13 +323,27 @@ class ExportJob:
         """
         prefix = "sei-export-"  # never a name built from the id: it comes from the server
         last_problem = ""
+        what = f"the download of export {export_id}"
+        directory = self.workdir or Path(tempfile.gettempdir())
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            raw = private_temp_file(self.workdir, prefix, ".download")
-            csv_path = private_temp_file(self.workdir, prefix, ".csv")
+            try:
+                raw = private_temp_file(self.workdir, prefix, ".download")
+            except OSError as e:
+                raise self._local_error(e, directory) from None
+            try:
+                csv_path = private_temp_file(self.workdir, prefix, ".csv")
+            except OSError as e:
+                raw.unlink(missing_ok=True)
+                raise self._local_error(e, directory) from None
             try:
                 with raw.open("r+b") as sink:
-                    size = self.client.download_export(export_id, sink, expected_size=expected_size)
-                to_plain_csv(raw, csv_path)
+                    size = self.client.download_export(
+                        export_id, sink, expected_size=expected_size, deadline=self.deadline
+                    )
+                to_plain_csv(raw, csv_path, self.policy.limits, what)
+            except OSError as e:  # a write to the disk, not the network (the client says so)
+                csv_path.unlink(missing_ok=True)
+                raise self._local_error(e, directory) from None
             except CorruptDownloadError as e:
                 csv_path.unlink(missing_ok=True)
                 self.logger.warning(
@@ -318,6 +375,35 @@ class ExportJob:
             f"in a row (last: {last_problem}); not emitting any of its rows."
         )
         raise ExportFailedError(msg)
+
+    @contextlib.contextmanager
+    def _about_this_window(self) -> t.Iterator[None]:
+        """Say which window an error of the client's stopped."""
+        try:
+            yield
+        except DeadlineExceededError:
+            raise self._timeout_error() from None
+        except LimitExceededError as e:
+            msg = f"{self.request}: {e} Nothing of this window was emitted."
+            raise ExportLimitError(msg) from None
+        except RetriesExhaustedError as e:
+            raise WindowRequestError(f"{self.request}: {e}") from None
+
+    def _check_deadline(self) -> None:
+        """Stop the window's export work once its budget is spent."""
+        if self.deadline is not None and self.clock() >= self.deadline:
+            raise self._timeout_error()
+
+    def _timeout_error(self) -> WindowTimeoutError:
+        return WindowTimeoutError(
+            f"{self.request}: the window's export work (attempts and halvings together) ran "
+            f"past window_timeout_seconds ({self.policy.window_budget_seconds:g} s). Retry "
+            "later, raise window_timeout_seconds, or use a smaller periods_per_window."
+        )
+
+    def _local_error(self, error: OSError, directory: Path) -> SeiTapError:
+        local = local_disk_error(error, directory)
+        return type(local)(f"{self.request}: {local} Nothing of this window was emitted.")
 
     def _log(self, export_id: str, transition: str, message: str = "") -> None:
         self.logger.info(

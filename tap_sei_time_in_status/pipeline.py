@@ -8,20 +8,21 @@ boundaries: a completed export waits on disk until its turn.
 Exports are created (or resumed) on the caller's thread, between windows, so that the caller
 can record each export id in the state before anything polls it; threads then poll and
 download. A window whose export fails on every attempt is split into halves of whole periods,
-down to a single period.
+down to a single period; the window's deadline (`window_timeout_seconds`) bounds all of it,
+halves included. A stop (`StopSwitch`) wakes every waiting job.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 import typing as t
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from tap_sei_time_in_status.cancellation import StopSwitch
 from tap_sei_time_in_status.client import ExportApiClient, ExportStatus
 from tap_sei_time_in_status.export_job import (
     FAILED,
@@ -35,10 +36,6 @@ from tap_sei_time_in_status.settings import Granularity
 from tap_sei_time_in_status.windows import split_window
 
 OnCreated = t.Callable[[ExportRequest, str], None]
-
-
-class ExportCancelledError(Exception):
-    """Raised inside a job's thread when the pipeline closes while the job waits."""
 
 
 class ExportPipeline:
@@ -56,6 +53,7 @@ class ExportPipeline:
         workdir: Path | None = None,
         max_run_seconds: float | None = None,
         clock: t.Callable[[], float] = time.monotonic,
+        stop: StopSwitch | None = None,
     ) -> None:
         self._client = client
         self._policy = policy
@@ -67,7 +65,10 @@ class ExportPipeline:
         self._executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="export")
         self._planned: deque[ExportRequest] = deque()
         self._started: deque[tuple[ExportRequest, Future[list[CompletedExport]]]] = deque()
-        self._stop = threading.Event()
+        # Set when the pipeline closes, or when the whole tap is told to stop.
+        self._stop = StopSwitch()
+        if stop is not None:
+            stop.on_stop(self._stop.stop)
         self._clock = clock
         self._deadline = None if max_run_seconds is None else clock() + max_run_seconds
         self.deadline_reached = False
@@ -102,7 +103,7 @@ class ExportPipeline:
 
     def close(self) -> None:
         """Stop waiting jobs, wait for the threads, and remove files nobody will read."""
-        self._stop.set()
+        self._stop.stop()
         self._planned.clear()
         for _, future in self._started:
             future.cancel()
@@ -119,7 +120,7 @@ class ExportPipeline:
                 self.deadline_reached = True  # no export is created from now on
                 return
             request = self._planned.popleft()
-            job = self._job(request)
+            job = self._job(request, time.monotonic() + self._policy.window_budget_seconds)
             first = self._first_status(job)
             self._started.append((request, self._executor.submit(self._run, job, first)))
 
@@ -156,25 +157,21 @@ class ExportPipeline:
             parts: list[CompletedExport] = []
             try:
                 for half in halves:
-                    parts += self._run(self._job(dataclasses.replace(request, window=half)), None)
+                    half_job = self._job(dataclasses.replace(request, window=half), job.deadline)
+                    parts += self._run(half_job, None)
             except BaseException:
                 for part in parts:
                     part.cleanup()
                 raise
             return parts
 
-    def _job(self, request: ExportRequest) -> ExportJob:
-        job = ExportJob(
+    def _job(self, request: ExportRequest, deadline: float | None) -> ExportJob:
+        return ExportJob(
             self._client,
             request,
             self._policy,
             self._logger,
             workdir=self._workdir,
-            sleep=self._sleep,
+            sleep=self._stop.sleep,  # a wait between polls, cut short by a stop or close
+            deadline=deadline,
         )
-        return job
-
-    def _sleep(self, seconds: float) -> None:
-        """A job's wait between polls, cut short when the pipeline closes."""
-        if self._stop.wait(seconds):
-            raise ExportCancelledError

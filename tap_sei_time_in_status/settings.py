@@ -97,6 +97,14 @@ class Settings(CatalogSettings):
     failed_export_wait_seconds: float = 30.0
     # Trust limits (issue 10).
     max_csv_line_bytes: int = 1 << 20
+    # Bounds in time and space (issue 10).
+    min_download_bytes_per_second: float = 1024.0
+    max_request_retry_seconds: float = 300.0
+    window_timeout_seconds: float | None = None
+    max_download_bytes: int = 4 << 30
+    max_decompressed_bytes: int = 32 << 30
+    max_decompression_ratio: float = 200.0
+    max_json_answer_bytes: int = 1 << 20
 
 
 def status_column(status: str) -> str:
@@ -258,7 +266,62 @@ def config_jsonschema() -> dict[str, t.Any]:
             th.NumberType,
             default=60,
             title="Request timeout (s)",
-            description="Timeout of each HTTP request (connect and read).",
+            description="Overall deadline of each API request, headers and body together; "
+            "for a download, the period over which it must keep "
+            "`min_download_bytes_per_second`.",
+        ),
+        # Bounds in time and space (issue 10).
+        th.Property(
+            "min_download_bytes_per_second",
+            th.NumberType,
+            default=1024,
+            title="Min download rate (B/s)",
+            description="A download that receives fewer bytes than this rate over "
+            "`request_timeout_seconds` is cut and tried again; 0 turns the check off.",
+        ),
+        th.Property(
+            "max_request_retry_seconds",
+            th.NumberType,
+            default=300,
+            title="Max request retry time (s)",
+            description="Time budget of one request's retries (429, 5xx, timeouts); no wait "
+            "starts that would end past it.",
+        ),
+        th.Property(
+            "window_timeout_seconds",
+            th.NumberType,
+            title="Window timeout (s)",
+            description="Time budget of one window's export work, attempts and halvings "
+            "together. Default: 2 x max_export_attempts x export_timeout_seconds.",
+        ),
+        th.Property(
+            "max_download_bytes",
+            th.IntegerType,
+            default=4 << 30,
+            title="Max download bytes",
+            description="Largest export file the tap downloads (as sent, usually gzip).",
+        ),
+        th.Property(
+            "max_decompressed_bytes",
+            th.IntegerType,
+            default=32 << 30,
+            title="Max decompressed bytes",
+            description="Largest CSV an export may decompress to.",
+        ),
+        th.Property(
+            "max_decompression_ratio",
+            th.NumberType,
+            default=200,
+            title="Max decompression ratio",
+            description="Largest decompressed / downloaded size ratio (judged from 1 MiB "
+            "on); catches gzip bombs early.",
+        ),
+        th.Property(
+            "max_json_answer_bytes",
+            th.IntegerType,
+            default=1 << 20,
+            title="Max JSON answer bytes",
+            description="Largest create or status answer the tap reads (before parsing it).",
         ),
         # Operating limits (issue 11).
         th.Property(
@@ -304,6 +367,10 @@ NUMBER_SETTINGS = (
     "max_run_seconds",
     "max_requests_per_minute",
     "failed_export_wait_seconds",
+    "min_download_bytes_per_second",
+    "max_request_retry_seconds",
+    "window_timeout_seconds",
+    "max_decompression_ratio",
 )
 _NUMBER_TEXT = re.compile(r"^\s*[0-9]+(\.[0-9]*)?\s*$")
 
@@ -365,6 +432,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     per_minute = _number(config, "max_requests_per_minute", 600, errors)
     failed_wait = _number(config, "failed_export_wait_seconds", 30, errors, allow_zero=True)
     max_csv_line = _number(config, "max_csv_line_bytes", 1 << 20, errors, integer=True)
+    bounds = _bounds(config, errors)
 
     if errors:
         raise SettingsError(errors)
@@ -395,6 +463,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         max_requests_per_minute=float(per_minute),
         failed_export_wait_seconds=float(failed_wait),
         max_csv_line_bytes=int(max_csv_line),
+        **bounds,
     )
 
 
@@ -414,6 +483,30 @@ def _catalog_settings(config: t.Mapping[str, t.Any], errors: list[str]) -> Catal
         issue_statuses=statuses,
         aggregation_level=t.cast("t.Literal['team', 'sprint']", aggregation),
     )
+
+
+def _bounds(config: t.Mapping[str, t.Any], errors: list[str]) -> dict[str, t.Any]:
+    """The settings that bound time and space; each must be positive."""
+    window = config.get("window_timeout_seconds")
+    return {
+        "min_download_bytes_per_second": _number(
+            config, "min_download_bytes_per_second", 1024, errors, allow_zero=True
+        ),
+        "max_request_retry_seconds": _number(config, "max_request_retry_seconds", 300, errors),
+        "window_timeout_seconds": (
+            None if window is None else _number(config, "window_timeout_seconds", 1, errors)
+        ),
+        "max_download_bytes": int(
+            _number(config, "max_download_bytes", 4 << 30, errors, integer=True)
+        ),
+        "max_decompressed_bytes": int(
+            _number(config, "max_decompressed_bytes", 32 << 30, errors, integer=True)
+        ),
+        "max_decompression_ratio": _number(config, "max_decompression_ratio", 200, errors),
+        "max_json_answer_bytes": int(
+            _number(config, "max_json_answer_bytes", 1 << 20, errors, integer=True)
+        ),
+    }
 
 
 def _text(config: t.Mapping[str, t.Any], name: str, errors: list[str]) -> str:

@@ -21,6 +21,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_sei_time_in_status import state as partition_state
+from tap_sei_time_in_status.cancellation import StopSwitch
 from tap_sei_time_in_status.client import ExportApiClient
 from tap_sei_time_in_status.csv_header import missing_columns_effect
 from tap_sei_time_in_status.export_job import CompletedExport, ExportPolicy, ExportRequest
@@ -44,6 +45,7 @@ from tap_sei_time_in_status.secrets_guard import SecretGuard
 from tap_sei_time_in_status.settings import CatalogSettings, Scope, Settings
 from tap_sei_time_in_status.state import StateError
 from tap_sei_time_in_status.state_budget import StateBudget
+from tap_sei_time_in_status.temp_area import TempArea
 from tap_sei_time_in_status.windows import Window, plan_windows, resume_windows
 
 if t.TYPE_CHECKING:
@@ -60,6 +62,12 @@ class _SettingsOwner(t.Protocol):
     def settings(self) -> Settings: ...
 
     def api_client(self) -> ExportApiClient: ...
+
+    @property
+    def stop_switch(self) -> StopSwitch: ...
+
+    @property
+    def temp_area(self) -> TempArea: ...
 
 
 class _WindowedStream(Stream):
@@ -328,6 +336,8 @@ class TimeInStatusStream(_WindowedStream):
                 on_created=self._note_in_flight,
                 in_flight=self._in_flight_from_state(),
                 max_run_seconds=self.settings.max_run_seconds,
+                workdir=t.cast("_SettingsOwner", self._tap).temp_area.run_dir(),
+                stop=t.cast("_SettingsOwner", self._tap).stop_switch,
             )
             try:
                 self._export_pipeline.plan(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
 import typing as t
 from functools import cached_property
 from types import FrameType
@@ -19,9 +22,12 @@ from singer_sdk.helpers.capabilities import (
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
+from tap_sei_time_in_status.cancellation import StopSwitch
 from tap_sei_time_in_status.client import ExportApiClient
 from tap_sei_time_in_status.connection_test import run_connection_test
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.limits import SizeLimits
+from tap_sei_time_in_status.retries import RetryPolicy
 from tap_sei_time_in_status.secrets_guard import SecretGuard, install_redaction
 from tap_sei_time_in_status.settings import (
     CatalogSettings,
@@ -33,6 +39,10 @@ from tap_sei_time_in_status.settings import (
     parse_settings,
 )
 from tap_sei_time_in_status.streams import TimeInStatusByStatusStream, TimeInStatusStream
+from tap_sei_time_in_status.temp_area import TempArea
+
+#: After a stop signal, threads get this long to end before the process exits regardless.
+STOP_GRACE_SECONDS = 5.0
 
 
 class TapSeiTimeInStatus(Tap):
@@ -57,6 +67,18 @@ class TapSeiTimeInStatus(Tap):
         PluginCapabilities.STRUCTURED_LOGGING,
         TapCapabilities.TEST,
     ]
+
+    @cached_property
+    def stop_switch(self) -> StopSwitch:
+        """Set by SIGTERM/SIGINT: every thread stops waiting and no request leaves after it."""
+        return StopSwitch()
+
+    @cached_property
+    def temp_area(self) -> TempArea:
+        """The run's temporary files, removed when the process ends."""
+        area = TempArea(self.logger)
+        atexit.register(area.remove)
+        return area
 
     @cached_property
     def settings(self) -> Settings:
@@ -162,6 +184,10 @@ class TapSeiTimeInStatus(Tap):
             org_identifier=settings.org_identifier,
             project_identifier=settings.project_identifier,
             timeout_seconds=settings.request_timeout_seconds,
+            min_download_bytes_per_second=settings.min_download_bytes_per_second,
+            retry_policy=RetryPolicy(budget_seconds=settings.max_request_retry_seconds),
+            limits=SizeLimits.from_settings(settings),
+            stop=self.stop_switch,
             logger=self.logger,
             requests_per_minute=settings.max_requests_per_minute,
         )
@@ -171,12 +197,19 @@ class TapSeiTimeInStatus(Tap):
         """Stop on SIGTERM/SIGINT with exit code 128 + signal: an interrupted sync failed.
 
         No state is written here: every window boundary already wrote its STATE, and the
-        windows in progress must not be bookmarked.
+        windows in progress must not be bookmarked. Export threads are woken (their sockets
+        shut, their waits cut); should one not end within `STOP_GRACE_SECONDS`, the process
+        removes its temporary files and exits anyway.
         """
+        code = 128 + signum
         self.logger.warning(
             "Stopped by signal %d; the state of the last finished window stands", signum
         )
-        raise SystemExit(128 + signum)
+        deadline = threading.Timer(STOP_GRACE_SECONDS, _exit_now, (code, self.temp_area))
+        deadline.daemon = True
+        deadline.start()
+        self.stop_switch.stop()
+        raise SystemExit(code)
 
     @override
     def discover_streams(self) -> t.Sequence[Stream]:
@@ -184,6 +217,12 @@ class TapSeiTimeInStatus(Tap):
             TimeInStatusStream(self, self.catalog_settings),
             TimeInStatusByStatusStream(self, self.catalog_settings),
         ]
+
+
+def _exit_now(code: int, temp_area: TempArea) -> None:
+    """The last resort of a stop: a thread did not end in time."""
+    temp_area.remove()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def run_tap(
         text=True,
         timeout=timeout,
         check=False,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        # The tap's temporary files stay in the run's folder, whatever the test does to it.
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(workdir), **(env or {})},
     )
     # --about and --discover print documents, not Singer messages.
     singer = not {"--about", "--discover"} & set(extra_args)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tap_sei_time_in_status.downloads import CorruptDownloadError, private_temp_file, to_plain_csv
+from tap_sei_time_in_status.limits import LimitExceededError, SizeLimits
 
 CSV = b"granularity,team\r\nJan 2026,A\r\n" * 1000
 
@@ -45,3 +46,25 @@ def test_a_damaged_gzip_is_refused(tmp_path: Path) -> None:
     bad.write_bytes(bytes(body))
     with pytest.raises(CorruptDownloadError):
         to_plain_csv(bad, tmp_path / "d.csv")
+
+
+def test_gzip_inside_gzip_and_several_members_become_the_csv(tmp_path: Path) -> None:
+    bodies = {
+        "nested": gzip.compress(gzip.compress(CSV)),
+        "members": gzip.compress(CSV[:1000]) + gzip.compress(CSV[1000:]),
+        "padded": gzip.compress(CSV) + b"\0" * 512,
+    }
+    for name, body in bodies.items():
+        raw = tmp_path / f"{name}.download"
+        raw.write_bytes(body)
+        to_plain_csv(raw, tmp_path / f"{name}.csv")
+        assert (tmp_path / f"{name}.csv").read_bytes() == CSV, name
+        assert sorted(p.name for p in tmp_path.iterdir() if p.stem == name) == [f"{name}.csv"]
+
+
+def test_a_gzip_bomb_stops_after_the_first_mebibyte(tmp_path: Path) -> None:
+    raw = tmp_path / "bomb.download"
+    raw.write_bytes(gzip.compress(b"\0" * (64 << 20), 9))
+    with pytest.raises(LimitExceededError, match="max_decompression_ratio"):
+        to_plain_csv(raw, tmp_path / "bomb.csv", SizeLimits(), "export x")
+    assert (tmp_path / "bomb.csv").stat().st_size <= 2 << 20

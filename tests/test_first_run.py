@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tap_sei_time_in_status.client import ExportApiClient, RetryableError
+from tap_sei_time_in_status.client import ExportApiClient, RetriesExhaustedError
+from tap_sei_time_in_status.retries import RetryPolicy
 from tap_sei_time_in_status.sandbox import KNOWN_TEAMS, SandboxConfig, SandboxServer
 from tests.conftest import API_KEY, tap_config
 from tests.tap_runner import TapRun
@@ -83,7 +84,7 @@ def test_once_the_server_answered_a_refused_connection_is_retried(
         api_key=API_KEY,
         org_identifier="default",
         project_identifier="sei_demo",
-        max_tries=1,
+        retry_policy=RetryPolicy(max_tries=1),
     )
     with client:
         status = client.create_export(
@@ -94,7 +95,7 @@ def test_once_the_server_answered_a_refused_connection_is_retried(
             }
         )
         sandbox.close()  # the port is closed now: connections are refused
-        with pytest.raises(RetryableError, match="ConnectionError"):
+        with pytest.raises(RetriesExhaustedError, match="ConnectionError"):
             client.get_export(status.export_id)
 
 

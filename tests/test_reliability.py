@@ -4,6 +4,7 @@ bad state, TLS and the key."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import ssl
@@ -16,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tap_sei_time_in_status.client import ExportApiClient, SeiApiError
+from tap_sei_time_in_status.client import ExportApiClient, RetriesExhaustedError
+from tap_sei_time_in_status.retries import RetryPolicy
 from tap_sei_time_in_status.sandbox import ALWAYS, Fault, SandboxServer
 from tests.conftest import API_KEY, tap_config
 from tests.tap_runner import TapRun, final_table, parse_messages, tap_command, without_provenance
@@ -52,10 +54,9 @@ def test_an_html_error_page_is_quoted_once_retries_are_spent(sandbox: SandboxSer
         api_key=API_KEY,
         org_identifier="default",
         project_identifier="sei_demo",
-        max_tries=2,
-        retry_base_seconds=0.01,
+        retry_policy=RetryPolicy(max_tries=2, base_seconds=0.01),
     )
-    with client, pytest.raises(SeiApiError, match=r"HTTP 502: non-JSON body starting '<"):
+    with client, pytest.raises(RetriesExhaustedError, match=r"HTTP 502: non-JSON body starting '<"):
         client.create_export({"scope": {"teamId": "t"}})
     assert len(sandbox.requests_of("create")) == 2
 
@@ -77,6 +78,7 @@ def interrupted_run(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(workdir)},  # what a SIGKILL leaves stays there
     )
     assert process.stdout is not None
     assert process.stderr is not None

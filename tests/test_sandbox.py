@@ -438,6 +438,37 @@ def test_slow_triggers_a_read_timeout(server: SandboxServer, client: Client) -> 
     assert client.poll(export_id).status_code == 200
 
 
+def test_retry_after_text_is_sent_as_is(server: SandboxServer, client: Client) -> None:
+    server.set_faults([Fault("create", "429", retry_after="nan")])
+    assert client.create(ORG_BODY).headers["Retry-After"] == "nan"
+
+
+def test_drip_sends_everything_one_byte_at_a_time(server: SandboxServer, client: Client) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    whole = client.download(export_id).content
+    server.set_faults(
+        [Fault("download", "drip_body", delay=0.0005), Fault("poll", "drip_headers", delay=0)]
+    )
+    with client.download(export_id, stream=True) as response:
+        chunks = list(response.raw.stream(1 << 16))
+    assert b"".join(chunks) == whole
+    assert client.poll(export_id).json()["exportId"] == export_id
+    assert [count for _, count in server.fault_plan.fired()] == [1, 1]
+
+
+def test_gzip_bomb_and_huge_json(server: SandboxServer, client: Client) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    server.set_faults(
+        [Fault("download", "gzip_bomb", size=8 << 20), Fault("poll", "huge_json", size=5000)]
+    )
+    packed = client.download(export_id, stream=True).raw.read()
+    assert len(packed) < 20_000
+    plain = gzip.decompress(packed)
+    assert plain.startswith(b"granularity,")
+    assert len(plain) > 8 << 20
+    assert len(client.poll(export_id).content) > 5000
+
+
 def test_cut_download(server: SandboxServer, client: Client) -> None:
     export_id = client.completed_export(ORG_BODY)
     server.set_faults([Fault("download", "cut")])

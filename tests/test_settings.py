@@ -112,3 +112,30 @@ def test_numbers_given_as_text_are_read_as_numbers() -> None:
     s = parse_settings({**GOOD, "poll_interval_seconds": "0.5", "export_timeout_seconds": "60"})
     assert (s.poll_interval_seconds, s.export_timeout_seconds) == (0.5, 60.0)
     assert "poll_interval_seconds" in errors_of(poll_interval_seconds="soon")[0]
+
+
+BOUND_SETTINGS = [
+    "max_request_retry_seconds",
+    "window_timeout_seconds",
+    "max_download_bytes",
+    "max_decompressed_bytes",
+    "max_decompression_ratio",
+    "max_json_answer_bytes",
+]
+
+
+@pytest.mark.parametrize("name", BOUND_SETTINGS)
+@pytest.mark.parametrize("value", [0, -1, float("nan"), "many"])
+def test_bounds_must_be_positive_numbers(name: str, value: t.Any) -> None:
+    assert any(name in e for e in errors_of(**{name: value}))
+
+
+def test_bounds_defaults_and_text_numbers() -> None:
+    s = parse_settings(
+        {**GOOD, "min_download_bytes_per_second": "0", "max_decompression_ratio": "50"}
+    )
+    assert s.min_download_bytes_per_second == 0  # zero turns the rate check off
+    assert s.max_decompression_ratio == 50
+    assert s.window_timeout_seconds is None  # derived: 2 x attempts x export timeout
+    assert (s.max_request_retry_seconds, s.max_json_answer_bytes) == (300, 1 << 20)
+    assert (s.max_download_bytes, s.max_decompressed_bytes) == (4 << 30, 32 << 30)

@@ -33,13 +33,14 @@ from .data import team_display_name
 from .exports import COMPLETED, UNKNOWN_STATUS, ExportRecord, ExportRegistry
 from .faults import (
     BAD_REDIRECTS,
+    DRIP_KINDS,
     MALFORMED_KINDS,
     REPLACING_KINDS,
     STATUS_KINDS,
     Fault,
     FaultPlan,
 )
-from .files import ExportFile, write_export_file, write_malformed
+from .files import ExportFile, gzip_bomb, write_export_file, write_malformed
 
 EndpointKind = Literal["create", "poll", "download", "blob", "health", "other"]
 
@@ -117,7 +118,8 @@ class Reply:
     """One answer to write: a body in memory or a file to stream, and how to misbehave.
 
     `length` is the announced Content-Length (default: the body's); `send_bytes` stops the
-    body short and closes the connection (a cut download); `drop` closes without answering.
+    body short and closes the connection (a cut download); `drop` closes without answering;
+    `drip` sends one byte every `drip` seconds, of the headers (`drip_headers`) or the body.
     """
 
     status: int
@@ -128,6 +130,8 @@ class Reply:
     length: int | None = None
     send_bytes: int | None = None
     drop: bool = False
+    drip: float | None = None
+    drip_headers: bool = False
 
 
 @dataclass(frozen=True)
@@ -329,6 +333,9 @@ class SandboxApi:
             reply = self._download(exchange, config, export_id or "", fault)
         if fault is not None and fault.kind in REPLACING_KINDS:
             return _fault_reply(fault, config)
+        if fault is not None and fault.kind in DRIP_KINDS:
+            reply.drip = fault.delay
+            reply.drip_headers = fault.kind == "drip_headers"
         return reply
 
     def _create(self, exchange: Exchange, config: SandboxConfig, ctx: _Context) -> Reply:
@@ -422,6 +429,9 @@ class SandboxApi:
         kind = fault.kind if fault is not None else None
         if kind in BAD_REDIRECTS:
             return Reply(302, [("Location", BAD_REDIRECTS[kind])])
+        if kind == "gzip_bomb" and fault is not None:
+            body = gzip_bomb(fault.size)
+            return Reply(200, [("Content-Type", _GZIP_TYPE)], body)
         if kind == "redirect":
             signature = self._blob_signature(export_id)
             location = (
@@ -661,6 +671,8 @@ def _fault_reply(fault: Fault, config: SandboxConfig) -> Reply:
         return Reply(200, [("Content-Type", "application/json")], _NON_JSON)
     if fault.kind == "nested_json":
         return Reply(200, [("Content-Type", "application/json")], _NESTED_JSON)
+    if fault.kind == "huge_json":
+        return _json(200, {"exportId": "exp_HUGE0001", "status": "QUEUED", "pad": "x" * fault.size})
     status = STATUS_KINDS[fault.kind]
     reply = _error(status, f"sandbox fault {fault.kind}")
     if fault.kind == "429":

@@ -45,6 +45,11 @@ FaultKind = Literal[
     "redirect_file",
     "redirect_ftp",
     "nested_json",
+    # Bounds (issue 10): slow, huge or inflating answers.
+    "drip_headers",
+    "drip_body",
+    "gzip_bomb",
+    "huge_json",
 ]
 
 FAULT_ENDPOINTS: Final[tuple[str, ...]] = get_args(FaultEndpoint)
@@ -83,8 +88,12 @@ DOWNLOAD_ONLY_KINDS: Final = frozenset(
         "long_cell",
         "redirect_file",
         "redirect_ftp",
+        "gzip_bomb",
     }
 )
+
+#: Kinds that send the answer one byte every `delay` seconds (headers, or body only).
+DRIP_KINDS: Final = frozenset({"drip_headers", "drip_body"})
 
 #: Kinds that change the CSV content itself (the download serves a damaged copy).
 #: `late_non_numeric`, `key_in_cell` and `invalid_utf8_body` damage the last row only;
@@ -113,21 +122,25 @@ BAD_REDIRECTS: Final[dict[str, str]] = {
 }
 
 #: Kinds that only make sense for the JSON endpoints.
-JSON_ONLY_KINDS: Final = frozenset({"non_json", "nested_json"})
+JSON_ONLY_KINDS: Final = frozenset({"non_json", "nested_json", "huge_json"})
 
 #: Kinds that only make sense for a status poll: `other_export` answers about another export.
 POLL_ONLY_KINDS: Final = frozenset({"other_export"})
 
 #: Kinds that replace the answer; `process=True` lets the request take effect first.
-REPLACING_KINDS: Final = frozenset({*STATUS_KINDS, "drop", "html", "non_json", "nested_json"})
+REPLACING_KINDS: Final = frozenset(
+    {*STATUS_KINDS, "drop", "html", "non_json", "nested_json", "huge_json"}
+)
 
 
 @dataclass(frozen=True)
 class Fault:
     """One switch: `kind` for `times` `endpoint` requests, after letting `after` through.
 
-    `delay` is how long a `slow` fault sleeps; `retry_after` overrides the configured
-    `Retry-After` seconds of a `429`; `process=True` makes a replacing fault (a status, `drop`,
+    `delay` is how long a `slow` fault sleeps, or the seconds between two bytes of a `drip_*`
+    fault; `retry_after` overrides the configured `Retry-After` of a `429` (text such as
+    `nan`, `-5` or `1e9` is sent as is); `size` is the inflated bytes of a `gzip_bomb` or
+    the padding of a `huge_json` answer; `process=True` makes a replacing fault (a status, `drop`,
     `html`, `non_json`) act after the request took effect, e.g. a create whose export exists
     but whose answer was lost on the way.
     """
@@ -137,8 +150,9 @@ class Fault:
     times: int = 1
     after: int = 0
     delay: float = 2.0
-    retry_after: int | None = None
+    retry_after: int | str | None = None
     process: bool = False
+    size: int = 64 << 20
 
     def __post_init__(self) -> None:
         if self.endpoint not in FAULT_ENDPOINTS:
@@ -159,8 +173,11 @@ class Fault:
         if self.times < 1 or self.after < 0 or self.delay < 0:
             msg = "fault times must be >= 1, after >= 0 and delay >= 0"
             raise ValueError(msg)
-        if self.retry_after is not None and self.retry_after < 0:
-            msg = "fault retry_after must be >= 0"
+        if isinstance(self.retry_after, int) and self.retry_after < 0:
+            msg = "fault retry_after must be >= 0 (or text, sent as is)"
+            raise ValueError(msg)
+        if self.size < 0:
+            msg = "fault size must be >= 0"
             raise ValueError(msg)
 
     def applies_to(self, endpoint: str) -> bool:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import gzip
 import io
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +180,18 @@ def _write_damaged_bytes(export: ExportFile, kind: str, path: Path) -> ExportFil
     with _gzip_writer(path) as packed:
         packed.write(data)
     return ExportFile(path, export.rows, len(data), path.stat().st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def gzip_bomb(size: int) -> bytes:
+    """A CSV header and `size` zero bytes, gzip at the best ratio (~1/1000): a bomb."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = [packer.compress(b"granularity,team,team_hierarchy,total_issues\r\n")]
+    block = b"\0" * (1 << 20)
+    for start in range(0, size, len(block)):
+        parts.append(packer.compress(block[: size - start]))
+    parts.append(packer.flush())
+    return b"".join(parts)
 
 
 def iter_file_chunks(path: Path, chunk_size: int, *, gunzip: bool = False) -> Iterator[bytes]:

@@ -155,21 +155,42 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(length))
-        self.end_headers()
+        if reply.drip is not None and reply.drip_headers:
+            # What end_headers() would send, dripped instead.
+            buffered: list[bytes] = getattr(self, "_headers_buffer", [])
+            head = b"".join(buffered) + b"\r\n"
+            buffered.clear()
+            self._drip(head, reply.drip)
+        else:
+            self.end_headers()
+        body_drip = None if reply.drip_headers else reply.drip
         budget = length if reply.send_bytes is None else reply.send_bytes
         if reply.file is None:
-            self.wfile.write(reply.body[:budget])
+            self._send(reply.body[:budget], body_drip)
         else:
             chunk_size = self.sandbox.config.chunk_size
             for chunk in iter_file_chunks(reply.file, chunk_size, gunzip=reply.gunzip):
                 if budget <= 0:
                     break
-                self.wfile.write(chunk[:budget])
+                self._send(chunk[:budget], body_drip)
                 budget -= len(chunk)
         if reply.send_bytes is not None:
             self.close_connection = True
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _send(self, data: bytes, drip: float | None) -> None:
+        if drip is None:
+            self.wfile.write(data)
+        else:
+            self._drip(data, drip)
+
+    def _drip(self, data: bytes, interval: float) -> None:
+        """One byte every `interval` seconds, until done, the client leaves or we close."""
+        for i in range(len(data)):
+            self.wfile.write(data[i : i + 1])
+            if self.sandbox._stopping.wait(interval):
+                raise ConnectionAbortedError("the sandbox is closing")
 
 
 class SandboxServer(SandboxApi):
