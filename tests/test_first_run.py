@@ -176,7 +176,8 @@ def test_connection_test_fails_with_the_message_a_sync_gives(
     sync = tap(config, env={"TMPDIR": str(temp)})
     assert_failed_cleanly(sync)
     assert error_line(sync) == error_line(test)
-    assert not list(temp.iterdir()), "a failed sync leaves no export file behind"
+    files = [p for p in temp.rglob("*") if not p.is_dir()]
+    assert not files, "a failed sync leaves no export file behind"
     assert "wrong-key-4e1d" not in test.stderr + sync.stderr
 
 
