@@ -2,7 +2,9 @@
 
 Tries are bounded in number and in total time, so a server that keeps answering 429 with a
 huge `Retry-After` cannot hold a request for ever, and the final error says how many tries
-were made over how long. Waits are cut short when the tap is told to stop.
+were made over how long. Waits are cut short when the tap is told to stop, which is why the
+loop is ours: `backoff`'s decorators sleep with `time.sleep`, which no signal can cut short.
+The wait sequence itself is `backoff`'s (exponential, full jitter).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
-import random
 import time
 import typing as t
 from dataclasses import dataclass
+
+import backoff
 
 from tap_sei_time_in_status.errors import SeiTapError
 
@@ -59,15 +62,17 @@ class RetryPolicy:
 
 def retry_waits(base: float, cap: float) -> t.Generator[float, BaseException | None, None]:
     """Full-jitter exponential waits, or the server's `Retry-After` when it gives one."""
+    ceilings = backoff.expo(base=2, factor=base, max_value=cap)
+    next(ceilings)  # backoff's generators are primed by one step
     failure = yield 0.0
-    attempt = 0
     while True:
+        ceiling = next(ceilings)
         retry_after = failure.retry_after if isinstance(failure, RetryableError) else None
         if retry_after is not None:
             wait = min(retry_after, cap)
         else:
-            wait = random.uniform(base, min(cap, base * 2**attempt))  # noqa: S311 - jitter
-        attempt += 1
+            # Never below `base`: a retry at once would only meet the same overloaded server.
+            wait = base + backoff.full_jitter(max(0.0, ceiling - base))
         failure = yield wait
 
 
