@@ -74,6 +74,9 @@ def run_meltano(meltano: str, base_url: str) -> None:
         **os.environ,
         "TAP_SEI_TIME_IN_STATUS_BASE_URL": base_url,
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # The long stream is opt-in; the chart (scripts/chart.py) reads it. The same as
+        # `meltano select tap-sei-time-in-status time_in_status_by_status '*'`.
+        "TAP_SEI_TIME_IN_STATUS__SELECT": '["time_in_status.*", "time_in_status_by_status.*"]',
     }
     command = [meltano, "--environment=dev", "run", "tap-sei-time-in-status", "target-duckdb"]
     print("$", " ".join(command[1:]).replace(meltano, "meltano"), flush=True)

@@ -29,13 +29,13 @@ from tap_sei_time_in_status.client import (
 from tap_sei_time_in_status.downloads import CorruptDownloadError, private_temp_file, to_plain_csv
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.limits import LimitExceededError, SizeLimits
+from tap_sei_time_in_status.poll_schedule import PollSchedule
 from tap_sei_time_in_status.settings import Scope, Settings
 from tap_sei_time_in_status.temp_area import local_disk_error
 from tap_sei_time_in_status.windows import Window
 
 QUEUED, PROCESSING, COMPLETED, FAILED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED"
 KNOWN_STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED)
-POLL_GROWTH = 1.5
 DOWNLOAD_ATTEMPTS = 3
 
 
@@ -132,7 +132,7 @@ class ExportPolicy:
     """How patiently to wait for an export and how often to create it again."""
 
     poll_interval_seconds: float = 2.0
-    max_poll_interval_seconds: float = 30.0
+    max_poll_interval_seconds: float = 60.0
     export_timeout_seconds: float = 1800.0
     max_export_attempts: int = 3
     failed_export_wait_seconds: float = 0.0
@@ -159,6 +159,11 @@ class ExportPolicy:
         if self.window_timeout_seconds is not None:
             return self.window_timeout_seconds
         return 2 * self.max_export_attempts * self.export_timeout_seconds
+
+    @property
+    def poll_schedule(self) -> PollSchedule:
+        """The waits between polls: a bounded overshoot, a bounded number of polls."""
+        return PollSchedule(self.poll_interval_seconds, self.max_poll_interval_seconds)
 
 
 @dataclass
@@ -269,9 +274,9 @@ class ExportJob:
         raise ExportFailedError(msg)
 
     def _wait(self, status: ExportStatus) -> ExportStatus:
-        """Poll with a growing interval until COMPLETED, FAILED, gone, or the timeout."""
+        """Poll on the policy's schedule until COMPLETED, FAILED, gone, or the timeout."""
         created_at = self.clock()
-        interval = self.policy.poll_interval_seconds
+        schedule = self.policy.poll_schedule
         while True:
             self._check_known(status)
             if status.status in (COMPLETED, FAILED):
@@ -287,9 +292,9 @@ class ExportJob:
                 )
             if self.deadline is not None:
                 remaining = min(remaining, self.deadline - self.clock())
-            self.sleep(max(0.0, min(interval, remaining)))
+            wait = schedule.wait(self.clock() - created_at)
+            self.sleep(max(0.0, min(wait, remaining)))
             self._check_deadline()
-            interval = min(interval * POLL_GROWTH, self.policy.max_poll_interval_seconds)
             try:
                 polled = self._poll(status.export_id)
             except ExportNotFoundError:

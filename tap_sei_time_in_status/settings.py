@@ -238,12 +238,14 @@ def config_jsonschema() -> dict[str, t.Any]:
             th.NumberType,
             default=2,
             title="Poll interval (s)",
-            description="First wait between status polls; grows up to the maximum.",
+            description="Shortest wait between status polls. An export is polled every "
+            "poll_interval_seconds, then every quarter of its age (up to the maximum), so one "
+            "that completes after T seconds is seen done by 1.25 x T + poll_interval_seconds.",
         ),
         th.Property(
             "max_poll_interval_seconds",
             th.NumberType,
-            default=30,
+            default=60,
             title="Max poll interval (s)",
             description="Longest wait between status polls.",
         ),
@@ -420,7 +422,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     lookback = _number(config, "lookback_days", 7, errors, integer=True, allow_zero=True)
     concurrency = _number(config, "max_concurrent_exports", 4, errors, integer=True)
     poll = _number(config, "poll_interval_seconds", 2, errors)
-    max_poll = _number(config, "max_poll_interval_seconds", 30, errors)
+    max_poll = _number(config, "max_poll_interval_seconds", 60, errors)
     if poll and max_poll and max_poll < poll:
         errors.append(
             f"max_poll_interval_seconds ({max_poll}) is below poll_interval_seconds ({poll})."

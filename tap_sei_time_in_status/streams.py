@@ -508,6 +508,9 @@ class TimeInStatusByStatusStream(_WindowedStream):
     """One record per period x team (x sprint) x status: `status`, `hours`, the same keys."""
 
     parent_stream_type = TimeInStatusStream
+    # One record per row *and status*: it multiplies what a loader writes, so it is opt-in
+    # (`meltano select tap-sei-time-in-status time_in_status_by_status '*'`).
+    selected_by_default = False
 
     def __init__(self, tap: Tap, catalog: CatalogSettings) -> None:
         super().__init__(

@@ -114,3 +114,12 @@ def without_provenance(
     """The table without the fields that say which export served a row (they differ by run)."""
     provenance = {"export_id", "window_start", "window_end"}
     return {k: {f: v for f, v in r.items() if f not in provenance} for k, r in table.items()}
+
+
+def selecting(catalog: dict[str, t.Any], *streams: str) -> dict[str, t.Any]:
+    """The discovered `catalog` with exactly `streams` selected."""
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog

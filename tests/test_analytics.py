@@ -9,7 +9,7 @@ import typing as t
 
 from tap_sei_time_in_status.sandbox import SandboxServer
 from tests.conftest import tap_config
-from tests.tap_runner import TapRun
+from tests.tap_runner import TapRun, selecting
 
 Tap = t.Callable[..., TapRun]
 LONG = "time_in_status_by_status"
@@ -21,8 +21,30 @@ STATUSES = {
 }
 
 
+def both_streams(tap: Tap, config: dict[str, t.Any]) -> dict[str, t.Any]:
+    catalog = json.loads(tap(config, extra_args=["--discover"]).stdout)
+    return selecting(catalog, "time_in_status", LONG)
+
+
+def test_the_long_stream_is_opt_in(sandbox: SandboxServer, tap: Tap) -> None:
+    config = tap_config(sandbox)
+    catalog = json.loads(tap(config, extra_args=["--discover"]).stdout)
+    root = {
+        entry["tap_stream_id"]: next(m["metadata"] for m in entry["metadata"] if not m["breadcrumb"])
+        for entry in catalog["streams"]
+    }
+    assert root[LONG]["selected-by-default"] is False
+    assert root["time_in_status"]["selected-by-default"] is True
+    run = tap(config)  # no catalog: the defaults
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.records()
+    assert not [m for m in run.messages if m.get("stream") == LONG]
+    assert LONG not in run.last_state["bookmarks"]  # type: ignore[index]
+
+
 def test_both_streams_come_from_one_export_per_window(sandbox: SandboxServer, tap: Tap) -> None:
-    run = tap(tap_config(sandbox))
+    config = tap_config(sandbox)
+    run = tap(config, catalog=both_streams(tap, config))
     assert run.returncode == 0, run.stderr[-2000:]
     assert len(sandbox.requests_of("create")) == 8  # 4 windows x 2 partitions, once each
     wide, long = run.records(), run.records(LONG)
@@ -48,11 +70,7 @@ def test_only_the_long_stream_selected_still_exports_once_per_window(
 ) -> None:
     config = tap_config(sandbox)
     catalog = json.loads(tap(config, extra_args=["--discover"]).stdout)
-    for entry in catalog["streams"]:
-        for metadata in entry["metadata"]:
-            if metadata["breadcrumb"] == []:
-                metadata["metadata"]["selected"] = entry["tap_stream_id"] == LONG
-    run = tap(config, catalog=catalog)
+    run = tap(config, catalog=selecting(catalog, LONG))
     assert run.returncode == 0, run.stderr[-2000:]
     assert not run.records()
     assert run.records(LONG)

@@ -36,6 +36,7 @@ MELTANO = os.environ.get("MELTANO_BIN") or str(ROOT / ".venv-meltano" / "bin" / 
 STATUS_COLUMNS = ["in_progress_hours", "in_review_hours", "qa_hours", "done_hours"]
 KEYS = ["scope_id", "granularity", "aggregation_level", "terminal_date_column", "period"]
 KEYS += ["team_hierarchy"]
+BOTH_STREAMS = ["time_in_status.*", "time_in_status_by_status.*"]
 # The dev environment of meltano.yml, pinned here so the test knows what to expect.
 TAP_SETTINGS: dict[str, t.Any] = {
     "team_ids": ["team_abc123"],
@@ -186,6 +187,8 @@ def test_postgres_holds_every_row_once_then_upserts_incrementally(
 ) -> None:
     run = Meltano(meltano, sandbox, tmp_path)
     schema = pg_env(run, postgres)
+    # The long stream is opt-in; this is `meltano select ... time_in_status_by_status '*'`.
+    run.env["TAP_SEI_TIME_IN_STATUS__SELECT"] = json.dumps(BOTH_STREAMS)
     run.run("target-postgres")
     rows = pg_rows(postgres, schema)
     assert_each_served_row_once(rows, sandbox)
