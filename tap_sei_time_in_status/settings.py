@@ -22,6 +22,7 @@ AGGREGATION_LEVELS = ("team", "sprint")
 TERMINAL_DATE_COLUMNS = ("issue_resolved_at", "version_release_date")
 DEFAULT_STATUSES = ("In Progress", "In Review", "QA", "Done")
 DEFAULT_BASE_URL = "https://app.harness.io/prod1/sei/api"
+DEFAULT_BATCH_SIZE_ROWS = 10_000
 DEFAULT_PERIODS_PER_WINDOW = {"daily": 31, "weekly": 13, "monthly": 3, "quarterly": 1}
 
 Granularity = t.Literal["daily", "weekly", "monthly", "quarterly"]
@@ -71,6 +72,17 @@ class CatalogSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """BATCH output (`batch_config`): where the files go, their compression, their size bound."""
+
+    root: str
+    prefix: str
+    params: t.Mapping[str, t.Any]
+    compression: t.Literal["gzip", "none"]
+    max_rows: int
+
+
+@dataclass(frozen=True)
 class Settings(CatalogSettings):
     """Validated settings, with every default applied."""
 
@@ -105,6 +117,8 @@ class Settings(CatalogSettings):
     max_decompressed_bytes: int = 32 << 30
     max_decompression_ratio: float = 200.0
     max_json_answer_bytes: int = 1 << 20
+    # BATCH output (issue 12).
+    batch: BatchSettings | None = None
 
 
 def status_column(status: str) -> str:
@@ -358,6 +372,15 @@ def config_jsonschema() -> dict[str, t.Any]:
             description="Longest line (and longest cell) of an export's CSV the tap reads; "
             "a longer one stops the window before it is held in memory.",
         ),
+        # BATCH output (issue 12).
+        th.Property(
+            "batch_size_rows",
+            th.IntegerType,
+            default=DEFAULT_BATCH_SIZE_ROWS,
+            title="Batch size (rows)",
+            description="With `batch_config`: most rows in one BATCH file. A loader holds a "
+            "whole file in memory; a window of more rows is written as several files.",
+        ),
     ).to_dict()
 
 
@@ -435,6 +458,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     failed_wait = _number(config, "failed_export_wait_seconds", 30, errors, allow_zero=True)
     max_csv_line = _number(config, "max_csv_line_bytes", 1 << 20, errors, integer=True)
     bounds = _bounds(config, errors)
+    batch = _batch(config, errors)
 
     if errors:
         raise SettingsError(errors)
@@ -466,6 +490,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         failed_export_wait_seconds=float(failed_wait),
         max_csv_line_bytes=int(max_csv_line),
         **bounds,
+        batch=batch,
     )
 
 
@@ -566,6 +591,56 @@ def _scopes(config: t.Mapping[str, t.Any], errors: list[str]) -> tuple[Scope, ..
     if not scopes and not any("team_ids" in e or "org_tree_names" in e for e in errors):
         errors.append("No scope: set team_ids and/or org_tree_names (together at least one entry).")
     return tuple(scopes)
+
+
+def _batch(config: t.Mapping[str, t.Any], errors: list[str]) -> BatchSettings | None:
+    """`batch_config` as singer-sdk defines it, limited to what this tap writes (JSON Lines)."""
+    batch = config.get("batch_config")
+    if batch is None:
+        return None
+    problems: list[str] = []
+    if not isinstance(batch, dict):
+        errors.append(f"batch_config must be an object, got {batch!r}.")
+        return None
+    encoding = batch.get("encoding") or {}
+    storage = batch.get("storage") or {}
+    if not isinstance(encoding, dict) or encoding.get("format") != "jsonl":
+        problems.append(
+            "batch_config.encoding.format must be 'jsonl' (the tap writes JSON Lines files)."
+        )
+        encoding = {}
+    compression = encoding.get("compression") or "none"
+    if compression not in ("gzip", "none"):
+        problems.append(
+            f"batch_config.encoding.compression must be 'gzip' or 'none', got {compression!r}."
+        )
+    root = storage.get("root") if isinstance(storage, dict) else None
+    if not isinstance(root, str) or not root.strip():
+        problems.append(
+            "batch_config.storage.root must name the folder of the batch files, e.g. "
+            "file:///var/lib/sei-batches."
+        )
+    prefix = storage.get("prefix") if isinstance(storage, dict) else None
+    params = storage.get("params") if isinstance(storage, dict) else None
+    if prefix is not None and not isinstance(prefix, str):
+        problems.append("batch_config.storage.prefix must be a string.")
+    if params is not None and not isinstance(params, dict):
+        problems.append("batch_config.storage.params must be an object.")
+    # singer-sdk's own `batch_config.batch_size` counts when `batch_size_rows` is not set.
+    sdk_size = batch.get("batch_size")
+    valid_sdk_size = isinstance(sdk_size, int) and not isinstance(sdk_size, bool) and sdk_size > 0
+    rows_default = int(t.cast("int", sdk_size)) if valid_sdk_size else DEFAULT_BATCH_SIZE_ROWS
+    rows = _number(config, "batch_size_rows", rows_default, problems, integer=True)
+    errors.extend(problems)
+    if problems:
+        return None
+    return BatchSettings(
+        root=t.cast("str", root).strip(),
+        prefix=prefix or "",
+        params=params or {},
+        compression=t.cast("t.Literal['gzip', 'none']", compression),
+        max_rows=int(rows),
+    )
 
 
 def _date(config: t.Mapping[str, t.Any], name: str, errors: list[str]) -> dt.date | None:

@@ -21,6 +21,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
 from tap_sei_time_in_status import state as partition_state
+from tap_sei_time_in_status.batch_output import StreamBatches
 from tap_sei_time_in_status.cancellation import StopSwitch
 from tap_sei_time_in_status.client import ExportApiClient
 from tap_sei_time_in_status.csv_header import missing_columns_effect
@@ -50,6 +51,7 @@ from tap_sei_time_in_status.windows import Window, plan_windows, resume_windows
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
+    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context, Record
 
 __all__ = ["StateError", "TimeInStatusByStatusStream", "TimeInStatusStream"]
@@ -118,9 +120,46 @@ class _WindowedStream(Stream):
     ) -> None:
         """Do nothing per record: bookmarks move once a window's rows are all emitted."""
 
+    @cached_property
+    def _batches(self) -> StreamBatches | None:
+        """BATCH files instead of RECORD lines, when `batch_config` is set."""
+        batch = self.settings.batch
+        return None if batch is None else StreamBatches(self, batch)
+
+    @override
+    def _sync_batches(self, batch_config: BatchConfig, context: Context | None = None) -> None:
+        """Sync as with RECORD lines: `_write_record_message` fills the batch files."""
+        for _ in self._sync_records(context=context):
+            pass
+
+    @override
+    def _write_state_message(self) -> None:
+        """Announce every open batch file first: no STATE covers a row not yet announced."""
+        for stream in self._tap.streams.values():
+            if isinstance(stream, _WindowedStream):
+                stream.flush_batches()
+        super()._write_state_message()
+
+    def flush_batches(self) -> None:
+        """Close and announce this stream's open batch files."""
+        if self._batches is not None:
+            self._batches.flush()
+
+    def discard_batches(self) -> None:
+        """Drop this stream's open batch files unannounced (the sync failed)."""
+        if self._batches is not None:
+            self._batches.discard()
+
     @override
     def _write_record_message(self, record: Record) -> None:
-        """Write a record; directly when stream maps and selection leave it unchanged."""
+        """Write a record to a batch file, or as a RECORD line.
+
+        RECORD lines are written directly when stream maps and selection leave them unchanged.
+        """
+        if self._batches is not None:
+            self._batches.write(record)
+            self.state_manager.is_flushed = False
+            return
         if self._direct is None:
             self._direct = RecordWriter(self.name) if can_write_directly(self) else False
         if self._direct:
@@ -252,9 +291,15 @@ class TimeInStatusStream(_WindowedStream):
                         completed.cleanup()
                 partition_state.forget_in_flight(self.get_context_state(scope.context), request)
         except BaseException:
-            self._close_pipeline()
+            self._abandon()
             raise
         self._end_partition(progress)
+
+    def _abandon(self) -> None:
+        """The sync failed: stop the exports, drop the batch files no STATE covers."""
+        self._close_pipeline()
+        for stream in self._selected_streams():
+            stream.discard_batches()
 
     def _end_partition(self, progress: Progress) -> None:
         """Log the partition's record counts; after the last partition, the sync's summaries."""

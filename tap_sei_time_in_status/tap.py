@@ -55,9 +55,10 @@ class TapSeiTimeInStatus(Tap):
     # `aggregation_level`), so `meltano select --list` works without a key or a scope; a sync
     # checks every setting when the tap starts, before its first request.
     dynamic_catalog = False
-    # No BATCH (state is emitted per window, between records) and no ACTIVATE_VERSION
-    # (the stream is incremental, never a full-table replace).
+    # BATCH files are written window by window (batch_output), each window's STATE after its
+    # last file. No ACTIVATE_VERSION: the stream is incremental, never a full-table replace.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        PluginCapabilities.BATCH,
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,

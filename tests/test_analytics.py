@@ -7,6 +7,8 @@ import datetime as dt
 import json
 import typing as t
 
+from jsonschema import Draft7Validator, FormatChecker  # type: ignore[import-untyped]
+
 from tap_sei_time_in_status.sandbox import SandboxServer
 from tests.conftest import tap_config
 from tests.tap_runner import TapRun, selecting
@@ -30,8 +32,10 @@ def test_the_long_stream_is_opt_in(sandbox: SandboxServer, tap: Tap) -> None:
     config = tap_config(sandbox)
     catalog = json.loads(tap(config, extra_args=["--discover"]).stdout)
     root = {
-        entry["tap_stream_id"]: next(m["metadata"] for m in entry["metadata"] if not m["breadcrumb"])
+        entry["tap_stream_id"]: m["metadata"]
         for entry in catalog["streams"]
+        for m in entry["metadata"]
+        if not m["breadcrumb"]
     }
     assert root[LONG]["selected-by-default"] is False
     assert root["time_in_status"]["selected-by-default"] is True
@@ -63,6 +67,19 @@ def test_both_streams_come_from_one_export_per_window(sandbox: SandboxServer, ta
             )
         extra = by_key[(record["scope_id"], record["period"], record["team_hierarchy"], "to_do")]
         assert extra["hours"] == record["additional_columns"]["to_do_hours"]
+
+
+def test_every_record_is_valid_against_its_schema_message(sandbox: SandboxServer, tap: Tap) -> None:
+    """What lets loaders skip their own check (`validate_records: false` in meltano.yml)."""
+    config = tap_config(sandbox, aggregation_level="sprint")
+    run = tap(config, catalog=both_streams(tap, config))
+    assert run.returncode == 0, run.stderr[-2000:]
+    for stream in ("time_in_status", LONG):
+        validator = Draft7Validator(run.schema(stream)["schema"], format_checker=FormatChecker())
+        records = run.records(stream)
+        assert records
+        for record in records:
+            validator.validate(record)
 
 
 def test_only_the_long_stream_selected_still_exports_once_per_window(

@@ -1,0 +1,146 @@
+"""BATCH output: bounded files per window, each window's STATE after its last file."""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import typing as t
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tap_sei_time_in_status.sandbox import Fault, SandboxServer
+from tests.conftest import tap_config
+from tests.tap_runner import TapRun, selecting
+
+Tap = t.Callable[..., TapRun]
+LONG = "time_in_status_by_status"
+
+
+def batch_config(root: Path, compression: str = "gzip") -> dict[str, t.Any]:
+    return {
+        "encoding": {"format": "jsonl", "compression": compression},
+        "storage": {"root": root.as_uri()},
+    }
+
+
+def file_rows(url: str) -> list[dict[str, t.Any]]:
+    path = Path(urlparse(url).path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def key(record: dict[str, t.Any]) -> str:
+    return json.dumps(record, sort_keys=True)
+
+
+def covered(state: dict[str, t.Any], stream: str) -> dict[str, str]:
+    """scope_id -> the bookmark of that partition in `state`."""
+    partitions = state["bookmarks"].get(stream, {}).get("partitions", [])
+    return {
+        p["context"]["scope_id"]: p["replication_key_value"]
+        for p in partitions
+        if "replication_key_value" in p
+    }
+
+
+def test_batch_files_hold_the_record_rows_and_precede_each_window_state(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path
+) -> None:
+    config = tap_config(sandbox)
+    catalog = selecting(
+        json.loads(tap(config, extra_args=["--discover"]).stdout), "time_in_status", LONG
+    )
+    lines = tap(config, catalog=catalog)
+    assert lines.returncode == 0, lines.stderr[-2000:]
+    per_window = collections.Counter((r["scope_id"], r["window_end"]) for r in lines.records())
+    assert max(per_window.values()) > 7  # so that a window needs several files
+
+    batched = tap(
+        {**config, "batch_config": batch_config(tmp_path / "batches"), "batch_size_rows": 7},
+        catalog=catalog,
+    )
+    assert batched.returncode == 0, batched.stderr[-2000:]
+    assert not batched.records()
+    assert not batched.records(LONG)
+    announced: dict[str, list[dict[str, t.Any]]] = {"time_in_status": [], LONG: []}
+    states_checked = 0
+    for message in batched.messages:
+        if message["type"] == "BATCH":
+            assert message["encoding"] == {"format": "jsonl", "compression": "gzip"}
+            for url in message["manifest"]:
+                rows = file_rows(url)
+                assert 1 <= len(rows) <= 7
+                announced[message["stream"]].extend(rows)
+        elif message["type"] == "STATE":
+            # Every row of every window a bookmark covers is already in an announced file.
+            for stream, rows in announced.items():
+                for scope_id, bookmark in covered(message["value"], stream).items():
+                    done = {
+                        key(r)
+                        for r in rows
+                        if r["scope_id"] == scope_id and r["window_end"] <= bookmark
+                    }
+                    expected = [
+                        r
+                        for r in lines.records(stream)
+                        if r["scope_id"] == scope_id and r["window_end"] <= bookmark
+                    ]
+                    assert len(done) == len(expected)
+                    states_checked += 1
+    assert states_checked > 8
+
+    def without_export_ids(rows: list[dict[str, t.Any]]) -> list[str]:
+        return sorted(key({**r, "export_id": None}) for r in rows)
+
+    for stream in ("time_in_status", LONG):
+        assert without_export_ids(announced[stream]) == without_export_ids(lines.records(stream))
+    assert batched.last_state == lines.last_state
+
+
+def test_uncompressed_files_and_the_sdk_batch_size(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path
+) -> None:
+    config = tap_config(sandbox, org_tree_names=[])
+    batch = {**batch_config(tmp_path / "plain", "none"), "batch_size": 3}
+    run = tap({**config, "batch_config": batch})
+    assert run.returncode == 0, run.stderr[-2000:]
+    urls = [u for m in run.messages if m["type"] == "BATCH" for u in m["manifest"]]
+    assert urls
+    assert all(u.endswith(".jsonl") for u in urls)
+    assert max(len(file_rows(u)) for u in urls) == 3
+    assert {m["stream"] for m in run.messages if m["type"] == "BATCH"} == {"time_in_status"}
+
+
+def test_a_failed_window_leaves_no_batch_file(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path
+) -> None:
+    # The export repeats its first row: the sync stops at the second row, after the first
+    # was written to a batch file that must then be dropped, unannounced.
+    sandbox.set_faults([Fault("download", "malformed_duplicate_keys")])
+    root = tmp_path / "failed"
+    config = tap_config(sandbox, max_concurrent_exports=1)
+    run = tap({**config, "batch_config": batch_config(root), "batch_size_rows": 1000})
+    assert run.returncode == 1
+    assert "have the same key" in run.stderr
+    assert not [m for m in run.messages if m["type"] == "BATCH"]
+    assert not list(root.glob("*")) if root.exists() else True
+    assert "Traceback" not in run.stderr
+
+
+def test_bad_batch_settings_are_refused_by_name(sandbox: SandboxServer, tap: Tap) -> None:
+    bad = {
+        "encoding": {"format": "parquet", "compression": "zstd"},
+        "storage": {"root": ""},
+    }
+    run = tap({**tap_config(sandbox), "batch_config": bad, "batch_size_rows": 0})
+    assert run.returncode != 0
+    for name in (
+        "batch_config.encoding.format",
+        "batch_config.storage.root",
+        "batch_size_rows",
+    ):
+        assert name in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not sandbox.request_log
