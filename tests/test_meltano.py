@@ -241,6 +241,60 @@ def test_postgres_after_sigkill_and_rerun_equals_a_clean_run(
     assert len(table(clean_schema)) == len(expected(sandbox))
 
 
+def use_batches(run: Meltano, root: Path) -> None:
+    """BATCH output, files of at most 10 rows: several per window."""
+    config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": root.as_uri()},
+    }
+    run.env["TAP_SEI_TIME_IN_STATUS_BATCH_CONFIG"] = json.dumps(config)
+    run.env["TAP_SEI_TIME_IN_STATUS_BATCH_SIZE_ROWS"] = "10"
+
+
+def test_postgres_from_batches_after_sigkill_and_rerun_equals_the_record_path(
+    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    (tmp_path / "lines").mkdir()
+    (tmp_path / "batch").mkdir()
+    lines = Meltano(meltano, sandbox, tmp_path / "lines")
+    lines_schema = pg_env(lines, postgres)
+    lines.run("target-postgres")
+
+    batch = Meltano(meltano, sandbox, tmp_path / "batch")
+    batch_schema = pg_env(batch, postgres)
+    use_batches(batch, tmp_path / "batch" / "files")
+    batch.run_and_kill_after_first_window("target-postgres")
+    batch.run("target-postgres", "--force")
+
+    def table(schema: str) -> list[tuple[t.Any, ...]]:
+        return sorted(view(r) for r in pg_rows(postgres, schema))
+
+    # 6 windows of up to 39 rows, 10 rows a file; the run that was killed wrote some more.
+    assert len(list((tmp_path / "batch" / "files").glob("*.jsonl.gz"))) > 12
+    assert table(lines_schema) == sorted(expected(sandbox))
+    assert table(batch_schema) == table(lines_schema)
+
+
+def test_duckdb_reads_no_batch_messages(
+    meltano: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """target-duckdb 0.8.0 stops at the first BATCH message: keep RECORD lines for it."""
+    run = Meltano(meltano, sandbox, tmp_path)
+    run.env["TARGET_DUCKDB_FILEPATH"] = str(tmp_path / "sei.duckdb")
+    use_batches(run, tmp_path / "files")
+    done = subprocess.run(
+        run.command("target-duckdb"),
+        cwd=ROOT,
+        env=run.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "Unknown message type BATCH" in done.stderr
+
+
 def test_duckdb_holds_every_row_once_then_upserts_incrementally(
     meltano: str, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
