@@ -188,9 +188,9 @@ def throughput(workdir: Path, repeat: int = 1) -> dict[str, float]:
     return results
 
 
-def concurrency(workdir: Path) -> None:
+def concurrency(workdir: Path, intervals: t.Sequence[float] = (2.0, 1.0)) -> None:
     print("2. 8 windows, each export 3 s on the server, 4 in flight", flush=True)
-    for poll in (0.25, 2.0):
+    for poll in intervals:
         with SandboxServer(SandboxConfig(api_key=KEY, export_seconds=3.0, org_tree_teams=3)) as sb:
             config = tap_config(
                 sb,

@@ -144,3 +144,22 @@ def test_bad_batch_settings_are_refused_by_name(sandbox: SandboxServer, tap: Tap
         assert name in run.stderr
     assert "Traceback" not in run.stderr
     assert not sandbox.request_log
+
+
+def test_stream_maps_shape_the_batch_files_as_they_shape_records(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path
+) -> None:
+    config = tap_config(
+        sandbox,
+        org_tree_names=[],
+        stream_maps={"time_in_status": {"__alias__": "tis", "export_id": None}},
+    )
+    lines = tap(config)
+    batched = tap({**config, "batch_config": batch_config(tmp_path / "mapped")})
+    assert batched.returncode == 0, batched.stderr[-2000:]
+    batches = [m for m in batched.messages if m["type"] == "BATCH"]
+    assert {m["stream"] for m in batches} == {"tis"}
+    rows = [r for m in batches for u in m["manifest"] for r in file_rows(u)]
+    assert sorted(map(key, rows)) == sorted(map(key, lines.records("tis")))
+    assert rows
+    assert all("export_id" not in r for r in rows)

@@ -1,0 +1,1 @@
+"""Benchmarks: run from the repository root, never part of the test run."""

@@ -1,0 +1,208 @@
+"""End-to-end benchmark: `meltano run tap-sei-time-in-status target-postgres` on one export.
+
+    .venv/bin/python -m benchmarks.meltano_postgres --meltano .venv-meltano/bin/meltano
+
+(from the repository root; about six minutes on 2 cores). Starts the sandbox (one export of
+>= 500,000 rows, `time_in_status` only, as shipped) and a throwaway PostgreSQL 15
+(`tests/postgres_server.py`), then prints, measured in this one run:
+1. wall time and rows/s of `meltano run` into PostgreSQL with the shipped meltano.yml, with
+   target-postgres's own defaults for `use_copy` and `validate_records`, and with BATCH output;
+   the tap alone to /dev/null (and a bare-Python roof on the same file); the loader's peak RSS;
+2. the poll schedule: 8 exports of 3 s on the server, 4 in flight, with the default
+   `poll_interval_seconds` and with 1 s, and the polls per export.
+Not part of the test run: tests never assert timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+from benchmarks.bench import KEY, STATUSES, concurrency, prepare_export, roof, run_tap, tap_config
+from tap_sei_time_in_status.sandbox import SandboxConfig, SandboxServer
+from tests.postgres_server import PostgresServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TEAMS = 1530  # x 365 daily periods x ~0.9 present ~= 500,000 rows
+START, END = "2025-01-01", "2025-12-31"
+
+
+class PeakRss:
+    """The peak RSS (VmHWM) of every descendant process whose command line names `name`."""
+
+    def __init__(self, root_pid: int, name: str) -> None:
+        self._root, self._name = root_pid, name
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        """Stop sampling; the peak in KiB."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kib
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            for pid in self._descendants():
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    if self._name.encode() not in cmdline:
+                        continue
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                except OSError:
+                    continue
+
+    def _descendants(self) -> set[int]:
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+        found = {self._root}
+        grew = True
+        while grew:
+            new = {pid for pid, parent in parents.items() if parent in found} - found
+            found |= new
+            grew = bool(new)
+        return found - {self._root}
+
+
+def meltano_run(meltano: str, env: dict[str, str], workdir: Path, label: str) -> tuple[float, int]:
+    """One `meltano run` (fresh state): wall seconds and the loader's peak RSS in KiB."""
+    log = workdir / f"{label}.log"
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [meltano, "--environment=dev", "run", "tap-sei-time-in-status", "target-postgres"],
+            cwd=ROOT,
+            env={**env, "MELTANO_DATABASE_URI": f"sqlite:///{workdir / label}.db"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        rss = PeakRss(process.pid, "target-postgres")
+        code = process.wait()
+        peak = rss.stop()
+    seconds = time.perf_counter() - started
+    if code != 0:
+        sys.exit(f"meltano run ({label}) failed, see {log}")
+    return seconds, peak
+
+
+def loaded_rows(pg: PostgresServer, schema: str) -> int:
+    with psycopg.connect(pg.dsn) as conn, conn.cursor() as cur:
+        cur.execute(f'select count(*) from "{schema}".time_in_status')  # noqa: S608 - own name
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+def end_to_end(meltano: str, workdir: Path) -> None:
+    print("1. one export into PostgreSQL 15 through `meltano run`", flush=True)
+    sandbox_config = SandboxConfig(api_key=KEY, export_seconds=0, org_tree_teams=TEAMS)
+    with SandboxServer(sandbox_config) as sandbox, PostgresServer() as pg:
+        _, path = prepare_export(sandbox, START, END, workdir)
+        rows, roof_seconds = roof(path)
+        base_env = {
+            **os.environ,
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "TAP_SEI_TIME_IN_STATUS_BASE_URL": sandbox.base_url,
+            "TAP_SEI_TIME_IN_STATUS_API_KEY": KEY,
+            "TAP_SEI_TIME_IN_STATUS_PROJECT_IDENTIFIER": "bench",
+            "TAP_SEI_TIME_IN_STATUS_TEAM_IDS": "[]",
+            "TAP_SEI_TIME_IN_STATUS_ORG_TREE_NAMES": '["Engineering"]',
+            "TAP_SEI_TIME_IN_STATUS_ISSUE_STATUSES": json.dumps(STATUSES),
+            "TAP_SEI_TIME_IN_STATUS_START_DATE": START,
+            "TAP_SEI_TIME_IN_STATUS_END_DATE": END,
+            "TAP_SEI_TIME_IN_STATUS_GRANULARITY": "daily",
+            "TAP_SEI_TIME_IN_STATUS_PERIODS_PER_WINDOW": "1100",
+            "TAP_SEI_TIME_IN_STATUS_REQUEST_TIMEOUT_SECONDS": "300",
+        }
+        batch_config = {
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "storage": {"root": (workdir / "batches").as_uri()},
+        }
+        variants: dict[str, dict[str, str]] = {
+            "shipped meltano.yml": {},
+            "target-postgres defaults": {
+                "TARGET_POSTGRES_USE_COPY": "false",
+                "TARGET_POSTGRES_VALIDATE_RECORDS": "true",
+            },
+            "shipped + BATCH": {"TAP_SEI_TIME_IN_STATUS_BATCH_CONFIG": json.dumps(batch_config)},
+        }
+        results: dict[str, float] = {}
+        for number, (label, extra) in enumerate(variants.items()):
+            schema = f"bench_{number}"
+            env = {**base_env, **pg.target_postgres_env(schema=schema), **extra}
+            seconds, peak_kib = meltano_run(meltano, env, workdir, f"run{number}")
+            loaded = loaded_rows(pg, schema)
+            if loaded != rows:
+                sys.exit(f"{label}: {loaded:,} rows in PostgreSQL, the export has {rows:,}")
+            results[label] = seconds
+            print(
+                f"   {label:<26} {seconds:6.1f} s  {rows / seconds:8,.0f} rows/s  "
+                f"loader peak RSS {peak_kib / 1024:5.0f} MB  ({loaded:,} rows loaded)",
+                flush=True,
+            )
+        config = tap_config(
+            sandbox,
+            start_date=START,
+            end_date=END,
+            granularity="daily",
+            periods_per_window=1100,
+        )
+        sandbox.reset_log()
+        ended, tap_seconds, tap_rss = run_tap(config, workdir)
+        from_download = ended - sandbox.requests_of("download")[0].at
+        print(
+            f"   {'tap alone to /dev/null':<26} {tap_seconds:6.1f} s  "
+            f"{rows / tap_seconds:8,.0f} rows/s  tap peak RSS {tap_rss / 1024:5.0f} MB  "
+            f"(download request to exit {from_download:.1f} s = {rows / from_download:,.0f} "
+            f"rec/s; bare-Python roof {roof_seconds:.1f} s = {rows / roof_seconds:,.0f} rec/s; "
+            f"tap/roof time {from_download / roof_seconds:.2f})",
+            flush=True,
+        )
+        shipped = results["shipped meltano.yml"]
+        print(
+            f"   {rows:,} rows. target-postgres defaults / shipped: "
+            f"{results['target-postgres defaults'] / shipped:.2f} x; shipped / BATCH: "
+            f"{shipped / results['shipped + BATCH']:.2f} x; tap alone / shipped: "
+            f"{tap_seconds / shipped:.2f}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--meltano", default=str(ROOT / ".venv-meltano" / "bin" / "meltano"))
+    parser.add_argument("--only", choices=["end-to-end", "polls"])
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        if args.only != "polls":
+            end_to_end(args.meltano, Path(tmp))
+        if args.only != "end-to-end":
+            concurrency(Path(tmp), (2.0, 1.0))
+
+
+if __name__ == "__main__":
+    main()
