@@ -35,6 +35,7 @@ from tests.postgres_server import PostgresServer
 ROOT = Path(__file__).resolve().parent.parent
 TEAMS = 1530  # x 365 daily periods x ~0.9 present ~= 500,000 rows
 START, END = "2025-01-01", "2025-12-31"
+LARGE_START = "2023-01-01"  # three years: ~1,500,000 rows
 
 
 class PeakRss:
@@ -112,38 +113,48 @@ def loaded_rows(pg: PostgresServer, schema: str) -> int:
         return int(row[0]) if row else 0
 
 
+def tap_env(sandbox: SandboxServer, start: str) -> dict[str, str]:
+    """The dev environment of meltano.yml pointed at the sandbox's one big export."""
+    return {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "TAP_SEI_TIME_IN_STATUS_BASE_URL": sandbox.base_url,
+        "TAP_SEI_TIME_IN_STATUS_API_KEY": KEY,
+        "TAP_SEI_TIME_IN_STATUS_PROJECT_IDENTIFIER": "bench",
+        "TAP_SEI_TIME_IN_STATUS_TEAM_IDS": "[]",
+        "TAP_SEI_TIME_IN_STATUS_ORG_TREE_NAMES": '["Engineering"]',
+        "TAP_SEI_TIME_IN_STATUS_ISSUE_STATUSES": json.dumps(STATUSES),
+        "TAP_SEI_TIME_IN_STATUS_START_DATE": start,
+        "TAP_SEI_TIME_IN_STATUS_END_DATE": END,
+        "TAP_SEI_TIME_IN_STATUS_GRANULARITY": "daily",
+        "TAP_SEI_TIME_IN_STATUS_PERIODS_PER_WINDOW": "1200",
+        "TAP_SEI_TIME_IN_STATUS_REQUEST_TIMEOUT_SECONDS": "300",
+    }
+
+
+def batch_env(workdir: Path) -> dict[str, str]:
+    """BATCH output into `workdir`, with the default file size."""
+    config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": (workdir / "batches").as_uri()},
+    }
+    return {"TAP_SEI_TIME_IN_STATUS_BATCH_CONFIG": json.dumps(config)}
+
+
 def end_to_end(meltano: str, workdir: Path) -> None:
     print("1. one export into PostgreSQL 15 through `meltano run`", flush=True)
     sandbox_config = SandboxConfig(api_key=KEY, export_seconds=0, org_tree_teams=TEAMS)
     with SandboxServer(sandbox_config) as sandbox, PostgresServer() as pg:
         _, path = prepare_export(sandbox, START, END, workdir)
         rows, roof_seconds = roof(path)
-        base_env = {
-            **os.environ,
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "TAP_SEI_TIME_IN_STATUS_BASE_URL": sandbox.base_url,
-            "TAP_SEI_TIME_IN_STATUS_API_KEY": KEY,
-            "TAP_SEI_TIME_IN_STATUS_PROJECT_IDENTIFIER": "bench",
-            "TAP_SEI_TIME_IN_STATUS_TEAM_IDS": "[]",
-            "TAP_SEI_TIME_IN_STATUS_ORG_TREE_NAMES": '["Engineering"]',
-            "TAP_SEI_TIME_IN_STATUS_ISSUE_STATUSES": json.dumps(STATUSES),
-            "TAP_SEI_TIME_IN_STATUS_START_DATE": START,
-            "TAP_SEI_TIME_IN_STATUS_END_DATE": END,
-            "TAP_SEI_TIME_IN_STATUS_GRANULARITY": "daily",
-            "TAP_SEI_TIME_IN_STATUS_PERIODS_PER_WINDOW": "1100",
-            "TAP_SEI_TIME_IN_STATUS_REQUEST_TIMEOUT_SECONDS": "300",
-        }
-        batch_config = {
-            "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": (workdir / "batches").as_uri()},
-        }
+        base_env = tap_env(sandbox, START)
         variants: dict[str, dict[str, str]] = {
             "shipped meltano.yml": {},
             "target-postgres defaults": {
                 "TARGET_POSTGRES_USE_COPY": "false",
                 "TARGET_POSTGRES_VALIDATE_RECORDS": "true",
             },
-            "shipped + BATCH": {"TAP_SEI_TIME_IN_STATUS_BATCH_CONFIG": json.dumps(batch_config)},
+            "shipped + BATCH": batch_env(workdir),
         }
         results: dict[str, float] = {}
         for number, (label, extra) in enumerate(variants.items()):
@@ -164,7 +175,7 @@ def end_to_end(meltano: str, workdir: Path) -> None:
             start_date=START,
             end_date=END,
             granularity="daily",
-            periods_per_window=1100,
+            periods_per_window=1200,
         )
         sandbox.reset_log()
         ended, tap_seconds, tap_rss = run_tap(config, workdir)
@@ -187,10 +198,34 @@ def end_to_end(meltano: str, workdir: Path) -> None:
         )
 
 
+def large(meltano: str, workdir: Path) -> None:
+    """The loader's peak RSS on an export three times as large: bounded by its batch size."""
+    print("3. the loader's peak RSS on a 3-year export", flush=True)
+    sandbox_config = SandboxConfig(api_key=KEY, export_seconds=0, org_tree_teams=TEAMS)
+    with SandboxServer(sandbox_config) as sandbox, PostgresServer() as pg:
+        _, path = prepare_export(sandbox, LARGE_START, END, workdir)
+        rows, _ = roof(path)
+        for number, (label, extra) in enumerate(
+            {"shipped meltano.yml": {}, "shipped + BATCH": batch_env(workdir)}.items()
+        ):
+            schema = f"large_{number}"
+            env = {**tap_env(sandbox, LARGE_START), **pg.target_postgres_env(schema), **extra}
+            seconds, peak_kib = meltano_run(meltano, env, workdir, f"large{number}")
+            loaded = loaded_rows(pg, schema)
+            print(
+                f"   {label:<26} {seconds:6.1f} s  {rows / seconds:8,.0f} rows/s  "
+                f"loader peak RSS {peak_kib / 1024:5.0f} MB  ({loaded:,} of {rows:,} rows loaded)",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--meltano", default=str(ROOT / ".venv-meltano" / "bin" / "meltano"))
     parser.add_argument("--only", choices=["end-to-end", "polls"])
+    parser.add_argument(
+        "--large", action="store_true", help="also load a 1.5M-row export (about 8 more minutes)"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -202,6 +237,8 @@ def main() -> None:
             end_to_end(args.meltano, Path(tmp))
         if args.only != "end-to-end":
             concurrency(Path(tmp), (2.0, 1.0))
+        if args.large:
+            large(args.meltano, Path(tmp))
 
 
 if __name__ == "__main__":
