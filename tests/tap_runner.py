@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 Message = dict[str, t.Any]
+#: Both streams; `time_in_status_by_status` is not selected by default.
+BOTH_STREAMS = ("time_in_status", "time_in_status_by_status")
 
 
 @dataclass
@@ -80,7 +82,12 @@ def run_tap(
     extra_args: t.Sequence[str] = (),
     env: dict[str, str] | None = None,
     catalog: dict[str, t.Any] | None = None,
+    streams: t.Sequence[str] | None = None,
 ) -> TapRun:
+    """Run the tap; with `streams`, on its discovered catalog with just those selected."""
+    if streams is not None and catalog is None and not {"--about", "--discover"} & set(extra_args):
+        discovered = run_tap(workdir, config, extra_args=["--discover"], env=env, timeout=timeout)
+        catalog = selecting(json.loads(discovered.stdout), *streams)
     command = [*tap_command(workdir, config, state, catalog), *extra_args]
     done = subprocess.run(
         command,

@@ -8,6 +8,7 @@ statuses `In Progress`, `In Review`, `QA`, `Done` that holds only `in_progress_h
 
 from __future__ import annotations
 
+import functools
 import gzip
 import typing as t
 from collections.abc import Iterator
@@ -17,11 +18,17 @@ import pytest
 
 from tap_sei_time_in_status.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import API_KEY, tap_config
-from tests.tap_runner import TapRun
+from tests.tap_runner import BOTH_STREAMS, TapRun
 
 EXAMPLE = Path(__file__).parent / "fixtures" / "api_page_example.csv"
 
 Tap = t.Callable[..., TapRun]
+
+
+@pytest.fixture
+def tap(tap: Tap) -> Tap:
+    """The tap with both streams selected: these tests check the opt-in long one too."""
+    return functools.partial(tap, streams=BOTH_STREAMS)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ sprint column, upper- or title-case headers) and JSON dialects (create answers w
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import typing as t
 
@@ -15,7 +16,7 @@ import pytest
 
 from tap_sei_time_in_status.sandbox import Fault, SandboxServer
 from tests.conftest import API_KEY, row_view, served_rows, tap_config
-from tests.tap_runner import TapRun, final_table
+from tests.tap_runner import BOTH_STREAMS, TapRun, final_table
 
 STATUSES = {
     "In Progress": "in_progress_hours",
@@ -29,6 +30,12 @@ KEYS += ["team_hierarchy"]
 MISSING_WARNING = "has no column"
 
 Tap = t.Callable[..., TapRun]
+
+
+@pytest.fixture
+def tap(tap: Tap) -> Tap:
+    """The tap with both streams selected: these tests check the opt-in long one too."""
+    return functools.partial(tap, streams=BOTH_STREAMS)
 
 
 def assert_clean(run: TapRun) -> None:

@@ -326,6 +326,7 @@ def test_postgres_loads_the_api_page_example_csv(
     with SandboxServer(config) as sandbox:
         run = Meltano(meltano, sandbox, tmp_path)
         schema = pg_env(run, postgres)
+        run.env["TAP_SEI_TIME_IN_STATUS__SELECT"] = json.dumps(BOTH_STREAMS)
         run.env.update(
             {
                 "TAP_SEI_TIME_IN_STATUS_TEAM_IDS": '["team_abc123"]',
@@ -382,6 +383,7 @@ def test_stand_in_hierarchy_rows_are_dropped_by_the_readme_script(
     sandbox.set_config(omit_columns=["team_hierarchy"])
     run = Meltano(meltano, sandbox, tmp_path)
     schema = pg_env(run, postgres)
+    run.env["TAP_SEI_TIME_IN_STATUS__SELECT"] = json.dumps(BOTH_STREAMS)
     run.run("target-postgres")
     sandbox.set_config(omit_columns=[], duplicate_window_seconds=0)
     run.run("target-postgres")  # the lookback windows again, now with the hierarchy
