@@ -611,6 +611,8 @@ def test_the_readme_plugin_definition_in_a_new_project(
         done = run_in(project, readme_command(meltano, argv), env)  # no key, no scope
         assert done.returncode == 0, (argv, done.stderr[-3000:])
         if "--list" in argv:
+            assert "time_in_status.in_progress_hours" in done.stdout
+        if "--all" in argv:  # the opt-in long stream is listed, as excluded or selected
             assert "time_in_status_by_status.hours" in done.stdout
     for argv in readme_commands("config-list"):
         done = run_in(project, readme_command(meltano, argv), env)
