@@ -132,14 +132,6 @@ class _WindowedStream(Stream):
         for _ in self._sync_records(context=context):
             pass
 
-    @override
-    def _write_state_message(self) -> None:
-        """Announce every open batch file first: no STATE covers a row not yet announced."""
-        for stream in self._tap.streams.values():
-            if isinstance(stream, _WindowedStream):
-                stream.flush_batches()
-        super()._write_state_message()
-
     def flush_batches(self) -> None:
         """Close and announce this stream's open batch files."""
         if self._batches is not None:
@@ -156,13 +148,12 @@ class _WindowedStream(Stream):
 
         RECORD lines are written directly when stream maps and selection leave them unchanged.
         """
+        if self._direct is None:
+            self._direct = RecordWriter(self.name) if can_write_directly(self) else False
         if self._batches is not None:
             self._batches.write(record)
             self.state_manager.is_flushed = False
-            return
-        if self._direct is None:
-            self._direct = RecordWriter(self.name) if can_write_directly(self) else False
-        if self._direct:
+        elif self._direct:
             self._direct.write(record)
             self.state_manager.is_flushed = False
         else:
@@ -171,7 +162,13 @@ class _WindowedStream(Stream):
 
     @override
     def _write_state_message(self) -> None:
-        """Write the state when the sync's STATE budget allows; a later message carries it."""
+        """Write the state when the sync's STATE budget allows; a later message carries it.
+
+        Every open batch file is announced first: no STATE covers a row not yet announced.
+        """
+        for stream in self._tap.streams.values():
+            if isinstance(stream, _WindowedStream):
+                stream.flush_batches()
         if self.state_manager.is_flushed or not self.state_budget.allows():
             return
         self.state_budget.spent(len(encoder.encode(self.tap_state)) + 30)  # + the envelope

@@ -5,13 +5,15 @@ from __future__ import annotations
 import collections
 import gzip
 import json
+import signal
+import subprocess
 import typing as t
 from pathlib import Path
 from urllib.parse import urlparse
 
-from tap_sei_time_in_status.sandbox import Fault, SandboxServer
+from tap_sei_time_in_status.sandbox import SandboxServer
 from tests.conftest import tap_config
-from tests.tap_runner import TapRun, selecting
+from tests.tap_runner import TapRun, selecting, tap_command
 
 Tap = t.Callable[..., TapRun]
 LONG = "time_in_status_by_status"
@@ -113,20 +115,39 @@ def test_uncompressed_files_and_the_sdk_batch_size(
     assert {m["stream"] for m in run.messages if m["type"] == "BATCH"} == {"time_in_status"}
 
 
-def test_a_failed_window_leaves_no_batch_file(
-    sandbox: SandboxServer, tap: Tap, tmp_path: Path
+def test_a_sync_stopped_mid_window_leaves_only_announced_files(
+    sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    # The export repeats its first row: the sync stops at the second row, after the first
-    # was written to a batch file that must then be dropped, unannounced.
-    sandbox.set_faults([Fault("download", "malformed_duplicate_keys")])
-    root = tmp_path / "failed"
-    config = tap_config(sandbox, max_concurrent_exports=1)
-    run = tap({**config, "batch_config": batch_config(root), "batch_size_rows": 1000})
-    assert run.returncode == 1
-    assert "have the same key" in run.stderr
-    assert not [m for m in run.messages if m["type"] == "BATCH"]
-    assert not list(root.glob("*")) if root.exists() else True
-    assert "Traceback" not in run.stderr
+    """SIGTERM while a window's files are written: its open file is dropped unannounced."""
+    sandbox.set_config(org_tree_teams=60)
+    root = tmp_path / "stopped"
+    config = tap_config(
+        sandbox,
+        team_ids=[],
+        granularity="daily",
+        start_date="2025-01-01",
+        end_date="2025-06-30",
+        periods_per_window=200,
+        batch_config=batch_config(root),
+        batch_size_rows=50,
+    )
+    (tmp_path / "run").mkdir()
+    command = tap_command(tmp_path / "run", config, None)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    announced: set[Path] = set()
+    try:
+        for line in process.stdout:
+            message = json.loads(line)
+            if message["type"] == "BATCH":
+                announced |= {Path(urlparse(u).path) for u in message["manifest"]}
+                if len(announced) == 1:
+                    process.send_signal(signal.SIGTERM)
+    finally:
+        process.wait(timeout=60)
+    assert process.returncode == 143
+    assert announced
+    assert set(root.glob("*")) == announced
 
 
 def test_bad_batch_settings_are_refused_by_name(sandbox: SandboxServer, tap: Tap) -> None:
