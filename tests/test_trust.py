@@ -22,7 +22,7 @@ from tap_sei_time_in_status.settings import parse_settings
 from tap_sei_time_in_status.state_budget import BYTES_PER_EVENT, FIXED_BYTES
 from tap_sei_time_in_status.windows import plan_windows
 from tests.conftest import API_KEY, tap_config, today
-from tests.tap_runner import TapRun
+from tests.tap_runner import BOTH_STREAMS, TapRun
 from tests.test_faults import assert_same_rows_as_served, small_config
 
 Tap = t.Callable[..., TapRun]
@@ -235,7 +235,7 @@ def test_state_bytes_grow_linearly_with_partitions_and_windows(
             timeout=5,
         ).raise_for_status()
     time.sleep(0.4)  # let them complete
-    run = tap(config)
+    run = tap(config, streams=BOTH_STREAMS)  # both streams' bookmarks in every STATE
     assert run.returncode == 0, run.stderr[-2000:]
     state_lines = [line for line in run.stdout.splitlines() if '"type":"STATE"' in line]
     total = sum(len(line) + 1 for line in state_lines)
