@@ -7,16 +7,28 @@ MVENV   ?= .venv-meltano
 MELTANO := $(MVENV)/bin/meltano
 MELTANO_VERSION := 4.4.1
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
+# The tap's dev environment comes from uv.lock (every package pinned, with hashes), so that
+# every machine gets the same versions. uv itself is pinned here and installed with pip.
+UV_VERSION := 0.13.9
+UV      := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(BIN)/uv
 
-.PHONY: setup test lint demo clean
+.PHONY: setup test lint demo clean lock
 
 setup: $(VENV)/.installed .meltano/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+
+# --locked: refuse a uv.lock that no longer matches pyproject.toml (run `make lock`).
+# --inexact: keep pip and uv, which the venv had before uv.lock.
+$(VENV)/.installed: pyproject.toml uv.lock $(BIN)/uv
+	$(UV) sync --quiet --locked --extra dev --inexact
 	touch $@
+
+# After changing a dependency in pyproject.toml: pin the new set in uv.lock and commit both.
+lock: $(BIN)/uv
+	$(UV) lock
 
 $(MELTANO):
 	$(PYTHON) -m venv $(MVENV)
