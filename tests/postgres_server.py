@@ -14,6 +14,10 @@ PostgreSQL refuses to run as root. When this process is root (as on CI), ``initd
 is missing) and the temporary directory is handed to that user; otherwise they run as the
 current user. TCP connections need the password (``scram-sha-256``); connections over the unix
 socket in the temporary directory are trusted. Only the standard library is used.
+
+Where a PostgreSQL server is already there (the GitHub workflow's service container),
+``PostgresServer.from_environment()`` uses the one that ``$SEI_TEST_POSTGRES_URL`` names
+(``postgresql://user:password@host:port/database``) instead, and neither starts nor stops it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 DEFAULT_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 """Where Debian's ``postgresql-15`` package puts ``initdb``, ``pg_ctl`` and ``postgres``."""
@@ -78,6 +82,7 @@ def find_bin_dir(
 
 
 _HOST = "127.0.0.1"
+ENV_URL = "SEI_TEST_POSTGRES_URL"
 _START_ATTEMPTS = 3
 _TIMEOUT_SECONDS = 120
 
@@ -138,6 +143,29 @@ class PostgresServer:
         self.parent_dir = Path(parent_dir) if parent_dir is not None else None
         self._root_dir: Path | None = None
         self._running = False
+        self._external = False
+
+    @classmethod
+    def from_environment(cls) -> PostgresServer:
+        """The server that ``$SEI_TEST_POSTGRES_URL`` names, else a throwaway one.
+
+        Each test works in a schema of its own, so a shared server is as good as a fresh one.
+        """
+        url = os.environ.get(ENV_URL)
+        if not url:
+            return cls()
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+            raise PostgresServerError(f"{ENV_URL} is not a postgresql://user:pw@host/db URL")
+        server = cls(
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+            database=unquote(parts.path.lstrip("/") or "postgres"),
+        )
+        server.host = parts.hostname
+        server.port = parts.port or 5432
+        server._external = True
+        return server
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -215,6 +243,9 @@ class PostgresServer:
         """
         if self._running:
             return self
+        if self._external:
+            self._running = True
+            return self
         for name in ("initdb", "pg_ctl", "postgres"):
             if not (self.bin_dir / name).is_file():
                 raise PostgresServerError(f"{self.bin_dir / name} not found (postgresql-15?)")
@@ -232,6 +263,9 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server (``pg_ctl stop -m fast``) and delete its directory; idempotent."""
         atexit.unregister(self.stop)
+        if self._external:
+            self._running = False
+            return
         root = self._root_dir
         if root is None:
             return

@@ -26,7 +26,7 @@ import yaml  # type: ignore[import-untyped]
 
 from tap_sei_time_in_status.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import API_KEY, csv_view, served_rows, tap_config
-from tests.postgres_server import MISSING_BINARIES, PostgresServer, find_bin_dir
+from tests.postgres_server import ENV_URL, MISSING_BINARIES, PostgresServer, find_bin_dir
 from tests.readme_examples import commands as readme_commands
 from tests.readme_examples import example as readme_example
 
@@ -67,8 +67,12 @@ def require_postgres_binaries(bin_dir: Path | None, *, ci: bool) -> Path:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    bin_dir = require_postgres_binaries(find_bin_dir(), ci=os.environ.get("CI") == "true")
-    with PostgresServer(bin_dir=bin_dir) as server:
+    if os.environ.get(ENV_URL):  # a server already there (CI's service container)
+        server = PostgresServer.from_environment()
+    else:
+        bin_dir = require_postgres_binaries(find_bin_dir(), ci=os.environ.get("CI") == "true")
+        server = PostgresServer(bin_dir=bin_dir)
+    with server:
         yield server
 
 
