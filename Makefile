@@ -5,7 +5,6 @@ BIN     := $(VENV)/bin
 # Meltano lives in its own virtualenv: its dependencies must not steer the tap's.
 MVENV   ?= .venv-meltano
 MELTANO := $(MVENV)/bin/meltano
-MELTANO_VERSION := 4.4.1
 export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 # The tap's dev environment comes from uv.lock (every package pinned, with hashes), so that
 # every machine gets the same versions. uv itself is pinned here and installed with pip.
@@ -26,14 +25,20 @@ $(VENV)/.installed: pyproject.toml uv.lock $(BIN)/uv
 	$(UV) sync --quiet --locked --extra dev --inexact
 	touch $@
 
-# After changing a dependency in pyproject.toml: pin the new set in uv.lock and commit both.
+# After changing a dependency in pyproject.toml or requirements/meltano.in: pin the new set in
+# uv.lock and requirements/meltano.txt, and commit them.
 lock: $(BIN)/uv
 	$(UV) lock
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.10 --generate-hashes \
+		--custom-compile-command "make lock" --annotation-style line \
+		requirements/meltano.in -o requirements/meltano.txt
 
-$(MELTANO):
+# Meltano and its dependencies at the versions (and hashes) of requirements/meltano.txt. An
+# existing MVENV is kept as it is (it may be shared): remove it to install a new lock.
+$(MELTANO): | $(BIN)/uv
 	$(PYTHON) -m venv $(MVENV)
-	$(MVENV)/bin/python -m pip install --quiet --upgrade pip
-	$(MVENV)/bin/python -m pip install --quiet meltano==$(MELTANO_VERSION)
+	$(BIN)/uv pip install --quiet --python $(MVENV)/bin/python --require-hashes \
+		-r requirements/meltano.txt
 
 # The tap (editable) and every loader of meltano.yml, each in its own plugin venv.
 .meltano/.installed: meltano.yml pyproject.toml $(MELTANO)

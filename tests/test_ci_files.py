@@ -135,3 +135,19 @@ def test_dependabot_watches_the_lock_file_and_the_actions() -> None:
         ("github-actions", "/"),
     }
     assert (ROOT / "uv.lock").exists()
+
+
+def test_meltano_lock_pins_everything_with_hashes() -> None:
+    wanted = re.findall(
+        r"^meltano==(\S+)$", (ROOT / "requirements" / "meltano.in").read_text(), re.MULTILINE
+    )
+    lock = (ROOT / "requirements" / "meltano.txt").read_text(encoding="utf-8")
+    assert wanted
+    assert re.findall(r"^meltano==(\S+) ", lock, re.MULTILINE) == wanted
+    # Each requirement: `name==version \` (markers allowed), then its hashes.
+    entries = re.split(r"\n(?=\S)", lock)
+    requirements = [e for e in entries if e and not e.startswith("#")]
+    assert len(requirements) > 20
+    for entry in requirements:
+        assert re.match(r"^[A-Za-z0-9._-]+(\[[^]]+\])?==\S+", entry), entry
+        assert "--hash=sha256:" in entry, entry
