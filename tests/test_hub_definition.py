@@ -141,7 +141,9 @@ def test_meltano_adds_the_plugin_from_the_definition(tmp_path: Path) -> None:
         "environments:\n- name: dev\nsend_anonymous_usage_stats: false\n",
         encoding="utf-8",
     )
-    env = {"MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "PATH": "/usr/bin:/bin"}
+    # The definition alone: no setting of the tap from this process's environment.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_SEI_", "MELTANO_"))}
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     add = [MELTANO, "add", "--plugin-type", "extractor", "--from-ref", str(DEFINITION)]
     add += ["--no-install", "tap-sei-time-in-status"]
     done = subprocess.run(
