@@ -151,3 +151,21 @@ def test_meltano_lock_pins_everything_with_hashes() -> None:
     for entry in requirements:
         assert re.match(r"^[A-Za-z0-9._-]+(\[[^]]+\])?==\S+", entry), entry
         assert "--hash=sha256:" in entry, entry
+
+
+def test_changelog_keeps_a_changelog() -> None:
+    """Release headings `## [X.Y.Z] - YYYY-MM-DD` (or `Unreleased`), newest first, each with
+    Keep a Changelog sections; release.yml refuses a tag without its dated heading."""
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert "[Keep a Changelog](https://keepachangelog.com/" in text
+    headings = re.findall(r"^## (.*)$", text, re.MULTILINE)
+    assert headings
+    versions = []
+    for heading in headings:
+        match = re.fullmatch(r"\[(\d+)\.(\d+)\.(\d+)\] - (\d{4}-\d{2}-\d{2}|Unreleased)", heading)
+        assert match, f"not a Keep a Changelog heading: {heading!r}"
+        versions.append(tuple(int(g) for g in match.groups()[:3]))
+    assert versions == sorted(versions, reverse=True)
+    kinds = set(re.findall(r"^### (.*)$", text, re.MULTILINE))
+    assert kinds
+    assert kinds <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
