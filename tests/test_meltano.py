@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import psycopg
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from tap_sei_time_in_status.sandbox import SandboxConfig, SandboxServer
 from tests.conftest import API_KEY, csv_view, served_rows, tap_config
