@@ -105,9 +105,14 @@ class _WindowedStream(Stream):
         return SilentCounter(metrics.Metric.RECORD_COUNT, {metrics.Tag.STREAM.value: self.name})
 
     @property
+    def owner(self) -> _SettingsOwner:
+        """The tap, with what a sync shares: settings, client, stop switch, temp area."""
+        return t.cast("_SettingsOwner", self._tap)
+
+    @property
     def settings(self) -> Settings:
         """Every setting; only a sync needs them (discovery has the catalog's alone)."""
-        return t.cast("_SettingsOwner", self._tap).settings
+        return self.owner.settings
 
     @property
     @override
@@ -378,8 +383,8 @@ class TimeInStatusStream(_WindowedStream):
                 on_created=self._note_in_flight,
                 in_flight=self._in_flight_from_state(),
                 max_run_seconds=self.settings.max_run_seconds,
-                workdir=t.cast("_SettingsOwner", self._tap).temp_area.run_dir(),
-                stop=t.cast("_SettingsOwner", self._tap).stop_switch,
+                workdir=self.owner.temp_area.run_dir(),
+                stop=self.owner.stop_switch,
             )
             try:
                 self._export_pipeline.plan(
@@ -536,7 +541,7 @@ class TimeInStatusStream(_WindowedStream):
     @cached_property
     def _client(self) -> ExportApiClient:
         """One HTTP session for the whole sync, shared by every partition and export."""
-        return t.cast("_SettingsOwner", self._tap).api_client()
+        return self.owner.api_client()
 
     def _scope(self, context: Context | None) -> Scope:
         scope_id = (context or {}).get("scope_id")
