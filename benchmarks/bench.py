@@ -188,7 +188,7 @@ def throughput(workdir: Path, repeat: int = 1) -> dict[str, float]:
     return results
 
 
-def concurrency(workdir: Path, intervals: t.Sequence[float] = (2.0, 1.0)) -> None:
+def concurrency(workdir: Path, intervals: t.Sequence[float] = (1.0, 2.0)) -> None:
     print("2. 8 windows, each export 3 s on the server, 4 in flight", flush=True)
     for poll in intervals:
         with SandboxServer(SandboxConfig(api_key=KEY, export_seconds=3.0, org_tree_teams=3)) as sb:
@@ -206,7 +206,8 @@ def concurrency(workdir: Path, intervals: t.Sequence[float] = (2.0, 1.0)) -> Non
             first_create = creates[0].at
             polls = [len(sb.polls_for(e.export_id)) for e in sb.exports_created()]
             print(
-                f"   poll_interval_seconds={poll:g}: {len(creates)} exports, first create to exit "
+                f"   poll_interval_seconds={poll:g}{' (default)' if poll == 1 else ''}: "
+                f"{len(creates)} exports, first create to exit "
                 f"{ended - first_create:.1f} s = {(ended - first_create) / 24:.2f} x (8 x 3 s); "
                 f"whole process {wall:.1f} s = {wall / 24:.2f}; polls per export max "
                 f"{max(polls)}, mean {sum(polls) / len(polls):.1f}",

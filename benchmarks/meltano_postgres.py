@@ -6,10 +6,13 @@
 >= 500,000 rows, `time_in_status` only, as shipped) and a throwaway PostgreSQL 15
 (`tests/postgres_server.py`), then prints, measured in this one run:
 1. wall time and rows/s of `meltano run` into PostgreSQL with the shipped meltano.yml, with
-   target-postgres's own defaults for `use_copy` and `validate_records`, and with BATCH output;
-   the tap alone to /dev/null (and a bare-Python roof on the same file); the loader's peak RSS;
+   target-postgres's own defaults for `use_copy` and `validate_records`, with BATCH output, and
+   without the loader's `_sdc_*` metadata columns (an opt-in the README describes); the tap
+   alone to /dev/null (and a bare-Python roof on the same file); the loader's peak RSS;
 2. the poll schedule: 8 exports of 3 s on the server, 4 in flight, with the default
-   `poll_interval_seconds` and with 1 s, and the polls per export.
+   `poll_interval_seconds` (1 s) and with 2 s, and the polls per export;
+3. with `--ceiling`, target-postgres alone (`meltano invoke`) fed the tap's RECORD lines from a
+   file, shipped and with its defaults: the most any tap or Meltano change could gain.
 Not part of the test run: tests never assert timings.
 """
 
@@ -36,6 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 TEAMS = 1530  # x 365 daily periods x ~0.9 present ~= 500,000 rows
 START, END = "2025-01-01", "2025-12-31"
 LARGE_START = "2023-01-01"  # three years: ~1,500,000 rows
+#: target-postgres's own defaults for the two settings meltano.yml changes.
+DEFAULTS = {"TARGET_POSTGRES_USE_COPY": "false", "TARGET_POSTGRES_VALIDATE_RECORDS": "true"}
+#: The opt-in the README describes: no `_sdc_*` columns (and so no ACTIVATE_VERSION handling).
+NO_METADATA = {
+    "TARGET_POSTGRES_ADD_RECORD_METADATA": "false",
+    "TARGET_POSTGRES_ACTIVATE_VERSION": "false",
+}
 
 
 class PeakRss:
@@ -150,11 +160,9 @@ def end_to_end(meltano: str, workdir: Path) -> None:
         base_env = tap_env(sandbox, START)
         variants: dict[str, dict[str, str]] = {
             "shipped meltano.yml": {},
-            "target-postgres defaults": {
-                "TARGET_POSTGRES_USE_COPY": "false",
-                "TARGET_POSTGRES_VALIDATE_RECORDS": "true",
-            },
+            "target-postgres defaults": DEFAULTS,
             "shipped + BATCH": batch_env(workdir),
+            "shipped, no _sdc_ columns": NO_METADATA,
         }
         results: dict[str, float] = {}
         for number, (label, extra) in enumerate(variants.items()):
@@ -192,15 +200,65 @@ def end_to_end(meltano: str, workdir: Path) -> None:
         print(
             f"   {rows:,} rows. target-postgres defaults / shipped: "
             f"{results['target-postgres defaults'] / shipped:.2f} x; shipped / BATCH: "
-            f"{shipped / results['shipped + BATCH']:.2f} x; tap alone / shipped: "
-            f"{tap_seconds / shipped:.2f}",
+            f"{shipped / results['shipped + BATCH']:.2f} x; defaults / BATCH: "
+            f"{results['target-postgres defaults'] / results['shipped + BATCH']:.2f} x; "
+            f"defaults / no _sdc_ columns: "
+            f"{results['target-postgres defaults'] / results['shipped, no _sdc_ columns']:.2f} x; "
+            f"tap alone / shipped: {tap_seconds / shipped:.2f}",
+            flush=True,
+        )
+
+
+def ceiling(meltano: str, workdir: Path) -> None:
+    """target-postgres alone on the tap's RECORD lines: the loader's own share of `meltano run`."""
+    print("3. target-postgres alone, fed the tap's RECORD lines from a file", flush=True)
+    sandbox_config = SandboxConfig(api_key=KEY, export_seconds=0, org_tree_teams=TEAMS)
+    with SandboxServer(sandbox_config) as sandbox, PostgresServer() as pg:
+        lines = workdir / "records.jsonl"
+        env = {**tap_env(sandbox, START), "MELTANO_DATABASE_URI": f"sqlite:///{workdir}/c.db"}
+        with lines.open("wb") as out:
+            subprocess.run(
+                [meltano, "--environment=dev", "invoke", "tap-sei-time-in-status"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+                check=True,
+            )
+        variants = {"shipped meltano.yml": {}, "target-postgres defaults": DEFAULTS}
+        results: dict[str, float] = {}
+        for number, (label, extra) in enumerate(variants.items()):
+            schema = f"ceiling_{number}"
+            run_env = {**env, **pg.target_postgres_env(schema=schema), **extra}
+            started = time.perf_counter()
+            with lines.open("rb") as records:
+                subprocess.run(
+                    [meltano, "--environment=dev", "invoke", "target-postgres"],
+                    cwd=ROOT,
+                    env=run_env,
+                    stdin=records,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=True,
+                )
+            results[label] = time.perf_counter() - started
+            print(
+                f"   {label:<26} {results[label]:6.1f} s  "
+                f"({loaded_rows(pg, schema):,} rows loaded)",
+                flush=True,
+            )
+        print(
+            f"   loader alone, defaults / shipped: "
+            f"{results['target-postgres defaults'] / results['shipped meltano.yml']:.2f} x "
+            "(the ceiling of the end-to-end ratio, reached only if the tap, Meltano and the "
+            "export took no time)",
             flush=True,
         )
 
 
 def large(meltano: str, workdir: Path) -> None:
     """The loader's peak RSS on an export three times as large: bounded by its batch size."""
-    print("3. the loader's peak RSS on a 3-year export", flush=True)
+    print("4. the loader's peak RSS on a 3-year export", flush=True)
     sandbox_config = SandboxConfig(api_key=KEY, export_seconds=0, org_tree_teams=TEAMS)
     with SandboxServer(sandbox_config) as sandbox, PostgresServer() as pg:
         _, path = prepare_export(sandbox, LARGE_START, END, workdir)
@@ -224,6 +282,11 @@ def main() -> None:
     parser.add_argument("--meltano", default=str(ROOT / ".venv-meltano" / "bin" / "meltano"))
     parser.add_argument("--only", choices=["end-to-end", "polls"])
     parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also time target-postgres alone on the same RECORD lines (about 4 more minutes)",
+    )
+    parser.add_argument(
         "--large", action="store_true", help="also load a 1.5M-row export (about 8 more minutes)"
     )
     args = parser.parse_args()
@@ -236,7 +299,9 @@ def main() -> None:
         if args.only != "polls":
             end_to_end(args.meltano, Path(tmp))
         if args.only != "end-to-end":
-            concurrency(Path(tmp), (2.0, 1.0))
+            concurrency(Path(tmp), (1.0, 2.0))
+        if args.ceiling:
+            ceiling(args.meltano, Path(tmp))
         if args.large:
             large(args.meltano, Path(tmp))
 

@@ -131,7 +131,7 @@ class ExportRequest:
 class ExportPolicy:
     """How patiently to wait for an export and how often to create it again."""
 
-    poll_interval_seconds: float = 2.0
+    poll_interval_seconds: float = 1.0
     max_poll_interval_seconds: float = 60.0
     export_timeout_seconds: float = 1800.0
     max_export_attempts: int = 3

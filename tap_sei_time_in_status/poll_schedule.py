@@ -5,7 +5,7 @@ An export that completes `T` seconds after its creation is seen done by the firs
 `max(poll_interval, T / 4)` after `T`, so by `1.25 x T + poll_interval` at any `T`; the cap
 (`max_poll_interval_seconds`) can only make it sooner. Past `4 x poll_interval` the waits grow
 by 1.25 x per poll, so the polls of a long export grow with the logarithm of its duration
-until the cap: with the defaults (2 s, 60 s) a 30-minute export costs 46 polls.
+until the cap: with the defaults (1 s, 60 s) a 30-minute export costs 49 polls.
 """
 
 from __future__ import annotations

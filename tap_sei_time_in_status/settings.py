@@ -250,7 +250,7 @@ def config_jsonschema() -> dict[str, t.Any]:
         th.Property(
             "poll_interval_seconds",
             th.NumberType,
-            default=2,
+            default=1,
             title="Poll interval (s)",
             description="Shortest wait between status polls. An export is polled every "
             "poll_interval_seconds, then every quarter of its age (up to the maximum), so one "
@@ -444,7 +444,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     )
     lookback = _number(config, "lookback_days", 7, errors, integer=True, allow_zero=True)
     concurrency = _number(config, "max_concurrent_exports", 4, errors, integer=True)
-    poll = _number(config, "poll_interval_seconds", 2, errors)
+    poll = _number(config, "poll_interval_seconds", 1, errors)
     max_poll = _number(config, "max_poll_interval_seconds", 60, errors)
     if poll and max_poll and max_poll < poll:
         errors.append(

@@ -47,20 +47,21 @@ def test_an_export_is_seen_done_by_a_quarter_past_its_duration_plus_the_interval
 
 @given(age=st.floats(0, 100_000))
 def test_no_wait_is_shorter_than_the_interval_or_longer_than_the_maximum(age: float) -> None:
-    assert 2 <= DEFAULTS.wait(age) <= 60
+    assert 1 <= DEFAULTS.wait(age) <= 60
 
 
 def test_a_30_minute_export_costs_at_most_60_polls() -> None:
-    assert (DEFAULTS.first_wait, DEFAULTS.longest_wait) == (2, 60)
+    assert (DEFAULTS.first_wait, DEFAULTS.longest_wait) == (1, 60)
     for first in (2, 1, 0.5, 0.25):
         schedule = PollSchedule(first, DEFAULTS.longest_wait)
         assert len(list(schedule.poll_ages(30 * 60))) <= 60, first
 
 
-def test_a_3_second_export_is_seen_done_at_4_s_by_default_and_3_s_at_1_s_interval() -> None:
-    assert seen_done_at(DEFAULTS, 3) == 4
-    assert seen_done_at(PollSchedule(1, 60), 3) == 3
-    assert list(itertools.islice(DEFAULTS.poll_ages(10_000), 7)) == [2, 4, 6, 8, 10, 12.5, 15.625]
+def test_a_3_second_export_is_seen_done_at_3_s_by_default_and_4_s_at_2_s_interval() -> None:
+    assert seen_done_at(DEFAULTS, 3) == 3
+    assert seen_done_at(PollSchedule(2, 60), 3) == 4
+    assert list(itertools.islice(DEFAULTS.poll_ages(10_000), 7)) == [1, 2, 3, 4, 5, 6.25, 7.8125]
+    assert len(list(DEFAULTS.poll_ages(30 * 60))) == 49
 
 
 def test_the_tap_polls_no_more_often_than_its_schedule(tap: object) -> None:

@@ -43,7 +43,7 @@ def test_defaults() -> None:
     )
     assert s.periods_per_window == 13
     assert (s.lookback_days, s.max_concurrent_exports, s.max_export_attempts) == (7, 4, 3)
-    assert (s.poll_interval_seconds, s.max_poll_interval_seconds) == (2, 60)
+    assert (s.poll_interval_seconds, s.max_poll_interval_seconds) == (1, 60)
     assert s.export_timeout_seconds == 1800
     assert [(x.scope_type, x.scope_id) for x in s.scopes] == [("team", "team_a")]
 
