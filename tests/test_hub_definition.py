@@ -71,6 +71,18 @@ def test_lists_exactly_the_settings_of_about() -> None:
     )
 
 
+def test_meltano_yml_lists_exactly_the_settings_of_about() -> None:
+    """A setting meltano.yml does not declare is one `meltano config` refuses to set."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    (tap,) = [p for p in project["plugins"]["extractors"] if p["name"] == about()["name"]]
+    names = [s["name"] for s in tap["settings"]]
+    assert len(names) == len(set(names)), "a setting is listed twice"
+    expected = set(about()["settings"]["properties"])
+    assert set(names) == expected, (
+        f"missing: {sorted(expected - set(names))}, not in --about: {sorted(set(names) - expected)}"
+    )
+
+
 def test_every_setting_has_kind_label_description_and_sensitive() -> None:
     properties = about()["settings"]["properties"]
     for setting in definition()["settings"]:
