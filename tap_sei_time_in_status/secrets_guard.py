@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
+import traceback
+from types import TracebackType
 
 from typing_extensions import override
 
@@ -83,7 +87,10 @@ class RedactingFilter(logging.Filter):
 
 
 def install_redaction(guard: SecretGuard, *loggers: logging.Logger) -> None:
-    """Put the filter on every handler of the root and of `loggers`, once."""
+    """Put the filter on every handler of the root and of `loggers`, once.
+
+    Also on the last resort: the traceback of an exception nothing caught, in any thread.
+    """
     handlers = list(logging.getLogger().handlers)
     for logger in loggers:
         handlers += logger.handlers
@@ -92,3 +99,43 @@ def install_redaction(guard: SecretGuard, *loggers: logging.Logger) -> None:
     for handler in handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter(guard))
+    if not isinstance(sys.excepthook, _RedactingExceptHook):
+        sys.excepthook = _RedactingExceptHook(guard)
+    if not isinstance(threading.excepthook, _RedactingThreadHook):
+        threading.excepthook = _RedactingThreadHook(guard)
+
+
+def _write_redacted(guard: SecretGuard, text: str) -> None:
+    stderr = sys.stderr
+    if stderr is not None:  # None under pythonw and in some daemons: nowhere to write
+        stderr.write(guard.redact(text))
+        stderr.flush()
+
+
+class _RedactingExceptHook:
+    """`sys.excepthook` that prints the standard traceback, redacted."""
+
+    def __init__(self, guard: SecretGuard) -> None:
+        self.guard = guard
+
+    def __call__(
+        self,
+        exc_type: type[BaseException],
+        exc: BaseException,
+        tb: TracebackType | None,
+    ) -> None:
+        _write_redacted(self.guard, "".join(traceback.format_exception(exc_type, exc, tb)))
+
+
+class _RedactingThreadHook:
+    """`threading.excepthook` that prints what the default one does, redacted."""
+
+    def __init__(self, guard: SecretGuard) -> None:
+        self.guard = guard
+
+    def __call__(self, args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:  # as the default hook: a thread's exit is silent
+            return
+        name = args.thread.name if args.thread is not None else threading.get_ident()
+        details = traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)
+        _write_redacted(self.guard, f"Exception in thread {name}:\n" + "".join(details))

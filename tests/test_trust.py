@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import subprocess
+import sys
 import time
 import typing as t
 
@@ -152,6 +154,32 @@ def test_every_log_line_is_redacted_in_any_case(sandbox: SandboxServer, tap: Tap
     run = tap(small_config(sandbox), state)
     one_line_failure(run, "not a YYYY-MM-DD date", "'***'")
     assert API_KEY.lower() not in run.stderr.lower()  # (stdout echoes the state it was given)
+
+
+@pytest.mark.parametrize("where", ["main thread", "worker thread"])
+def test_an_exception_nothing_caught_is_printed_without_the_key(where: str) -> None:
+    """The last resort: Python's own traceback printer, past every logging filter."""
+    raise_it = f"raise RuntimeError('server said {API_KEY.upper()}')"
+    body = (
+        raise_it
+        if where == "main thread"
+        else "import threading\n"
+        f"def work():\n    {raise_it}\n"
+        "t = threading.Thread(target=work, name='poller'); t.start(); t.join()"
+    )
+    script = (
+        "from tap_sei_time_in_status.secrets_guard import SecretGuard, install_redaction\n"
+        f"install_redaction(SecretGuard({API_KEY!r}))\n{body}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == (1 if where == "main thread" else 0)
+    assert "RuntimeError: server said ***" in done.stderr, done.stderr
+    assert "Traceback (most recent call last)" in done.stderr
+    if where == "worker thread":
+        assert "Exception in thread poller:" in done.stderr
+    assert API_KEY.lower() not in done.stderr.lower()
 
 
 # --- bookmarks ----------------------------------------------------------------------------
