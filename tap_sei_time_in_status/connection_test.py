@@ -19,7 +19,7 @@ import logging
 import typing as t
 from urllib.parse import urlsplit
 
-from tap_sei_time_in_status.client import ExportApiClient, SeiApiError
+from tap_sei_time_in_status.client import AuthenticationError, ExportApiClient, SeiApiError
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export_job import ExportRequest, scope_error
 from tap_sei_time_in_status.settings import Scope, Settings
@@ -64,7 +64,9 @@ def run_connection_test(
     for number, scope in enumerate(settings.scopes):
         try:
             error = _probe(client, settings, scope)
-        except SeiTapError:
+        except SeiTapError as e:
+            if number == 0 and isinstance(e, AuthenticationError):  # the host did answer
+                passed(f"reached {host} at base_url {settings.base_url}")
             logger.error("Connection test %d/%d: FAILED", done + 1, checks)  # noqa: TRY400
             raise
         if number == 0:  # answered, and not with 401/403/404: host, key and path are good

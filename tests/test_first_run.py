@@ -181,6 +181,21 @@ def test_connection_test_fails_with_the_message_a_sync_gives(
     assert "wrong-key-4e1d" not in test.stderr + sync.stderr
 
 
+def test_connection_test_names_a_project_the_key_may_not_use(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    sandbox.set_config(projects=[("default", "sei_demo")])
+    assert tap(tap_config(sandbox), extra_args=["--test"]).returncode == 0
+    run = tap(tap_config(sandbox, project_identifier="sei_dmeo"), extra_args=["--test"])
+    assert_failed_cleanly(run)
+    assert re.search(r"Connection test 1/4: ok - reached 127\.0\.0\.1:\d+", run.stderr)
+    assert "Connection test 2/4: FAILED" in run.stderr
+    assert "rejected the api_key (HTTP 403" in error_line(run)
+    assert "project 'sei_dmeo' of org 'default'" in error_line(run)
+    assert "org_identifier/project_identifier" in error_line(run)
+    assert not sandbox.exports_created()
+
+
 def test_connection_test_of_an_unreachable_host(sandbox: SandboxServer, tap: Tap) -> None:
     base_url, host, cause = unreachable_urls(sandbox)[1]
     run = tap(tap_config(sandbox, base_url=base_url), extra_args=["--test"], timeout=10)

@@ -285,6 +285,26 @@ def test_query_identifiers_are_required(client: Client, missing: str) -> None:
     assert missing in response.json()["message"]
 
 
+def test_a_project_the_key_may_not_use_is_refused_with_403(
+    server: SandboxServer, client: Client
+) -> None:
+    assert client.create(ORG_BODY).status_code == 201  # by default any pair is accepted
+    server.set_config(projects=[("org1", "other_project")])
+    refused = client.create(ORG_BODY)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "ACCESS_DENIED"
+    assert "project 'proj1' of org 'org1'" in refused.json()["message"]
+    (export,) = server.exports_created()
+    assert client.poll(export.export_id).status_code == 403  # every endpoint, not only create
+    server.set_config(projects=[("org1", "other_project"), ("org1", "proj1")])
+    assert client.poll(export.export_id).status_code == 200
+    args = build_parser().parse_args(["--project", "org1/proj1", "--project", "o/p"])
+    assert build_config(args).projects == (("org1", "proj1"), ("o", "p"))
+    assert build_config(build_parser().parse_args([])).projects is None
+    with pytest.raises(ValueError, match="ORG/PROJECT"):
+        build_config(build_parser().parse_args(["--project", "no-slash"]))
+
+
 def test_status_progresses_then_download_matches_expected_rows(
     server: SandboxServer, client: Client
 ) -> None:

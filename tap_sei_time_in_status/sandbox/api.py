@@ -311,7 +311,7 @@ class SandboxApi:
         ctx.auth_valid = header is not None and hmac.compare_digest(
             header.encode(), f"ApiKey {config.api_key}".encode()
         )
-        refusal = _refusal(exchange, ctx)
+        refusal = _refusal(exchange, ctx, config)
         if refusal is not None:
             return refusal
         if endpoint == "health":
@@ -606,8 +606,8 @@ def _check_scope(scope: Mapping[str, str], config: SandboxConfig, org: str, proj
         raise InvalidRequestError(msg)
 
 
-def _refusal(exchange: Exchange, ctx: _Context) -> Reply | None:
-    """The 404/405/401/400 a request gets before it reaches an endpoint, if any."""
+def _refusal(exchange: Exchange, ctx: _Context, config: SandboxConfig) -> Reply | None:
+    """The 404/405/401/400/403 a request gets before it reaches an endpoint, if any."""
     if ctx.endpoint == "other":
         return _error(404, f"no route for {exchange.path}")
     allowed = _METHODS[ctx.endpoint]
@@ -619,9 +619,18 @@ def _refusal(exchange: Exchange, ctx: _Context) -> Reply | None:
         return None
     if not ctx.auth_valid:
         return _error(401, "Invalid API key", code="UNAUTHORIZED")
+    return _identifiers_refusal(exchange, config)
+
+
+def _identifiers_refusal(exchange: Exchange, config: SandboxConfig) -> Reply | None:
+    """400 without both identifiers; 403 for a project the key may not use."""
     missing = [n for n in ("projectIdentifier", "orgIdentifier") if not exchange.query.get(n)]
     if missing:
         return _error(400, f"query parameter(s) required: {', '.join(missing)}")
+    org, project = exchange.query["orgIdentifier"], exchange.query["projectIdentifier"]
+    if config.projects is not None and (org, project) not in config.projects:
+        message = f"project {project!r} of org {org!r} is not accessible with this API key"
+        return _error(403, message, code="ACCESS_DENIED")
     return None
 
 

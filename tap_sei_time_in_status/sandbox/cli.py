@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a team id it knows (repeatable; default {', '.join(KNOWN_TEAMS)})",
     )
     parser.add_argument(
+        "--project",
+        action="append",
+        metavar="ORG/PROJECT",
+        help="an orgIdentifier/projectIdentifier pair the key may use (repeatable; default: "
+        "any); others get a 403",
+    )
+    parser.add_argument(
         "--org-tree",
         action="append",
         metavar="NAME",
@@ -117,6 +124,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _project(spec: str) -> tuple[str, str]:
+    org, slash, project = spec.partition("/")
+    if not (org and slash and project):
+        msg = f"--project {spec!r}: expected ORG/PROJECT, e.g. default/sei_demo"
+        raise ValueError(msg)
+    return org, project
+
+
 def build_config(args: argparse.Namespace) -> SandboxConfig:
     """The sandbox's settings from the command line; `ValueError` for a bad one."""
     return SandboxConfig(
@@ -126,6 +141,7 @@ def build_config(args: argparse.Namespace) -> SandboxConfig:
         base_path=args.base_path,
         teams=args.team or KNOWN_TEAMS,
         org_trees=args.org_tree or KNOWN_ORG_TREES,
+        projects=None if args.project is None else [_project(spec) for spec in args.project],
         export_seconds=args.export_seconds,
         org_tree_teams=args.org_tree_teams,
         fail_exports=args.fail_exports,

@@ -43,6 +43,9 @@ class SandboxConfig:
     teams: Sequence[str] = KNOWN_TEAMS
     #: Org trees a create may name; others get a 400 naming the tree.
     org_trees: Sequence[str] = KNOWN_ORG_TREES
+    #: (orgIdentifier, projectIdentifier) pairs the key may use; others get a 403 naming them,
+    #: as an account's access control would. None: any pair.
+    projects: Sequence[tuple[str, str]] | None = None
     #: Seconds from creation to COMPLETED; QUEUED for the first third, then PROCESSING.
     export_seconds: float = 0.2
     #: Teams of an `orgTreeName` scope.
@@ -120,6 +123,8 @@ class SandboxConfig:
         object.__setattr__(self, "faults", tuple(self.faults))
         object.__setattr__(self, "teams", tuple(self.teams))
         object.__setattr__(self, "org_trees", tuple(self.org_trees))
+        pairs = None if self.projects is None else tuple((o, p) for o, p in self.projects)
+        object.__setattr__(self, "projects", pairs)
         problems = []
         if self.export_seconds < 0:
             problems.append("export_seconds must be >= 0")
@@ -180,6 +185,7 @@ class ConfigChanges(TypedDict, total=False):
     base_path: str
     teams: Sequence[str]
     org_trees: Sequence[str]
+    projects: Sequence[tuple[str, str]] | None
     export_seconds: float
     org_tree_teams: int
     extra_columns: Sequence[str]
