@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import typing as t
 from pathlib import Path
 
 import psycopg
@@ -209,6 +210,19 @@ def end_to_end(meltano: str, workdir: Path) -> None:
         )
 
 
+def invoke(meltano: str, plugin: str, env: dict[str, str], stdin: t.Any, stdout: t.Any) -> None:
+    """`meltano invoke` one plugin of the dev environment; its log is not wanted."""
+    subprocess.run(
+        [meltano, "--environment=dev", "invoke", plugin],
+        cwd=ROOT,
+        env=env,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+
+
 def ceiling(meltano: str, workdir: Path) -> None:
     """target-postgres alone on the tap's RECORD lines: the loader's own share of `meltano run`."""
     print("3. target-postgres alone, fed the tap's RECORD lines from a file", flush=True)
@@ -217,14 +231,7 @@ def ceiling(meltano: str, workdir: Path) -> None:
         lines = workdir / "records.jsonl"
         env = {**tap_env(sandbox, START), "MELTANO_DATABASE_URI": f"sqlite:///{workdir}/c.db"}
         with lines.open("wb") as out:
-            subprocess.run(
-                [meltano, "--environment=dev", "invoke", "tap-sei-time-in-status"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.DEVNULL,
-                check=True,
-            )
+            invoke(meltano, "tap-sei-time-in-status", env, stdin=subprocess.DEVNULL, stdout=out)
         variants = {"shipped meltano.yml": {}, "target-postgres defaults": DEFAULTS}
         results: dict[str, float] = {}
         for number, (label, extra) in enumerate(variants.items()):
@@ -232,14 +239,8 @@ def ceiling(meltano: str, workdir: Path) -> None:
             run_env = {**env, **pg.target_postgres_env(schema=schema), **extra}
             started = time.perf_counter()
             with lines.open("rb") as records:
-                subprocess.run(
-                    [meltano, "--environment=dev", "invoke", "target-postgres"],
-                    cwd=ROOT,
-                    env=run_env,
-                    stdin=records,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    check=True,
+                invoke(
+                    meltano, "target-postgres", run_env, stdin=records, stdout=subprocess.DEVNULL
                 )
             results[label] = time.perf_counter() - started
             print(
