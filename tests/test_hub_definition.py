@@ -61,13 +61,19 @@ def json_type(prop: dict[str, t.Any]) -> str:
     return str(only)
 
 
-def test_lists_exactly_the_settings_of_about() -> None:
-    names = [s["name"] for s in definition()["settings"]]
+def assert_lists_the_settings_of_about(settings: list[dict[str, t.Any]], fix: str) -> None:
+    names = [s["name"] for s in settings]
     assert len(names) == len(set(names)), "a setting is listed twice"
     expected = set(about()["settings"]["properties"])
     assert set(names) == expected, (
-        f"missing: {sorted(expected - set(names))}, not in --about: {sorted(set(names) - expected)}"
-        "; run `python scripts/hub_definition.py`"
+        f"missing: {sorted(expected - set(names))}, not in --about: "
+        f"{sorted(set(names) - expected)}; {fix}"
+    )
+
+
+def test_lists_exactly_the_settings_of_about() -> None:
+    assert_lists_the_settings_of_about(
+        definition()["settings"], "run `python scripts/hub_definition.py`"
     )
 
 
@@ -75,12 +81,7 @@ def test_meltano_yml_lists_exactly_the_settings_of_about() -> None:
     """A setting meltano.yml does not declare is one `meltano config` refuses to set."""
     project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
     (tap,) = [p for p in project["plugins"]["extractors"] if p["name"] == about()["name"]]
-    names = [s["name"] for s in tap["settings"]]
-    assert len(names) == len(set(names)), "a setting is listed twice"
-    expected = set(about()["settings"]["properties"])
-    assert set(names) == expected, (
-        f"missing: {sorted(expected - set(names))}, not in --about: {sorted(set(names) - expected)}"
-    )
+    assert_lists_the_settings_of_about(tap["settings"], "declare them in meltano.yml")
 
 
 def test_every_setting_has_kind_label_description_and_sensitive() -> None:
