@@ -20,19 +20,23 @@ from singer_sdk.contrib.msgspec import encoder
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
-from tap_sei_time_in_status import state as partition_state
-from tap_sei_time_in_status.batch_output import StreamBatches
-from tap_sei_time_in_status.cancellation import StopSwitch
-from tap_sei_time_in_status.client import ExportApiClient
-from tap_sei_time_in_status.csv_header import missing_columns_effect
-from tap_sei_time_in_status.export_job import CompletedExport, ExportPolicy, ExportRequest
-from tap_sei_time_in_status.periods import period_dates
-from tap_sei_time_in_status.pipeline import ExportPipeline
-from tap_sei_time_in_status.progress import Progress
-from tap_sei_time_in_status.record_metrics import PartitionCounts, SilentCounter
-from tap_sei_time_in_status.record_writer import RecordWriter, can_write_directly
-from tap_sei_time_in_status.records import RecordParser, long_records, read_records
-from tap_sei_time_in_status.schema import (
+from tap_sei_time_in_status.api.cancellation import StopSwitch
+from tap_sei_time_in_status.api.client import ExportApiClient
+from tap_sei_time_in_status.api.secrets_guard import SecretGuard
+from tap_sei_time_in_status.export.job import CompletedExport, ExportPolicy, ExportRequest
+from tap_sei_time_in_status.export.pipeline import ExportPipeline
+from tap_sei_time_in_status.export.progress import Progress
+from tap_sei_time_in_status.export.temp_area import TempArea
+from tap_sei_time_in_status.output import state as partition_state
+from tap_sei_time_in_status.output.batches import StreamBatches
+from tap_sei_time_in_status.output.metrics import PartitionCounts, SilentCounter
+from tap_sei_time_in_status.output.record_writer import RecordWriter, can_write_directly
+from tap_sei_time_in_status.output.state import StateError
+from tap_sei_time_in_status.output.state_budget import StateBudget
+from tap_sei_time_in_status.parsing.csv_header import missing_columns_effect
+from tap_sei_time_in_status.parsing.periods import period_dates
+from tap_sei_time_in_status.parsing.records import RecordParser, long_records, read_records
+from tap_sei_time_in_status.parsing.schema import (
     LONG_STREAM_NAME,
     REPLICATION_KEY,
     STREAM_NAME,
@@ -41,12 +45,8 @@ from tap_sei_time_in_status.schema import (
     primary_keys,
     record_schema,
 )
-from tap_sei_time_in_status.schema_growth import with_additional_columns
-from tap_sei_time_in_status.secrets_guard import SecretGuard
+from tap_sei_time_in_status.parsing.schema_growth import with_additional_columns
 from tap_sei_time_in_status.settings import CatalogSettings, Scope, Settings
-from tap_sei_time_in_status.state import StateError
-from tap_sei_time_in_status.state_budget import StateBudget
-from tap_sei_time_in_status.temp_area import TempArea
 from tap_sei_time_in_status.windows import Window, plan_windows, resume_windows
 
 if t.TYPE_CHECKING:

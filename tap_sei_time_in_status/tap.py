@@ -22,13 +22,14 @@ from singer_sdk.helpers.capabilities import (
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
-from tap_sei_time_in_status.cancellation import StopSwitch
-from tap_sei_time_in_status.client import ExportApiClient
-from tap_sei_time_in_status.connection_test import run_connection_test
+from tap_sei_time_in_status.api.cancellation import StopSwitch
+from tap_sei_time_in_status.api.client import ExportApiClient
+from tap_sei_time_in_status.api.limits import SizeLimits
+from tap_sei_time_in_status.api.retries import RetryPolicy
+from tap_sei_time_in_status.api.secrets_guard import SecretGuard, install_redaction
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.limits import SizeLimits
-from tap_sei_time_in_status.retries import RetryPolicy
-from tap_sei_time_in_status.secrets_guard import SecretGuard, install_redaction
+from tap_sei_time_in_status.export.connection_test import run_connection_test
+from tap_sei_time_in_status.export.temp_area import TempArea
 from tap_sei_time_in_status.settings import (
     CatalogSettings,
     Settings,
@@ -39,7 +40,6 @@ from tap_sei_time_in_status.settings import (
     parse_settings,
 )
 from tap_sei_time_in_status.streams import TimeInStatusByStatusStream, TimeInStatusStream
-from tap_sei_time_in_status.temp_area import TempArea
 
 #: After a stop signal, threads get this long to end before the process exits regardless.
 STOP_GRACE_SECONDS = 5.0

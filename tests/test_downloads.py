@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tap_sei_time_in_status.downloads import CorruptDownloadError, private_temp_file, to_plain_csv
-from tap_sei_time_in_status.limits import LimitExceededError, SizeLimits
+from tap_sei_time_in_status.api.client import CorruptDownloadError
+from tap_sei_time_in_status.api.limits import LimitExceededError, SizeLimits
+from tap_sei_time_in_status.export.downloads import private_temp_file, to_plain_csv
 
 CSV = b"granularity,team\r\nJan 2026,A\r\n" * 1000
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tap_sei_time_in_status.client import ExportApiClient, RetriesExhaustedError
-from tap_sei_time_in_status.retries import RetryPolicy
+from tap_sei_time_in_status.api.client import ExportApiClient, RetriesExhaustedError
+from tap_sei_time_in_status.api.retries import RetryPolicy
 from tap_sei_time_in_status.sandbox import KNOWN_TEAMS, SandboxConfig, SandboxServer
 from tests.conftest import API_KEY, tap_config
 from tests.tap_runner import TapRun

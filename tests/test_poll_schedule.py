@@ -7,8 +7,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_sei_time_in_status.export_job import ExportPolicy
-from tap_sei_time_in_status.poll_schedule import PollSchedule
+from tap_sei_time_in_status.export.job import ExportPolicy
+from tap_sei_time_in_status.export.poll_schedule import PollSchedule
 from tap_sei_time_in_status.sandbox import SandboxConfig, SandboxServer
 from tap_sei_time_in_status.settings import parse_settings
 from tests.conftest import API_KEY, tap_config

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tap_sei_time_in_status.rate_limit import RateLimiter
+from tap_sei_time_in_status.api.rate_limit import RateLimiter
 
 
 class FakeClock:

@@ -11,7 +11,7 @@ import typing as t
 import pytest
 from singer_sdk import Stream
 
-from tap_sei_time_in_status.record_writer import RecordWriter, can_write_directly
+from tap_sei_time_in_status.output.record_writer import RecordWriter, can_write_directly
 from tap_sei_time_in_status.tap import TapSeiTimeInStatus
 
 CONFIG: dict[str, t.Any] = {

@@ -12,7 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_sei_time_in_status.records import CsvFormatError, RecordParser, long_records, read_records
+from tap_sei_time_in_status.parsing.records import (
+    CsvFormatError,
+    RecordParser,
+    long_records,
+    read_records,
+)
 
 Record = dict[str, t.Any]
 

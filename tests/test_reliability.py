@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tap_sei_time_in_status.client import ExportApiClient, RetriesExhaustedError
-from tap_sei_time_in_status.retries import RetryPolicy
+from tap_sei_time_in_status.api.client import ExportApiClient, RetriesExhaustedError
+from tap_sei_time_in_status.api.retries import RetryPolicy
 from tap_sei_time_in_status.sandbox import ALWAYS, Fault, SandboxServer
 from tests.conftest import API_KEY, tap_config
 from tests.tap_runner import TapRun, final_table, parse_messages, tap_command, without_provenance

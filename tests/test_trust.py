@@ -17,11 +17,11 @@ import typing as t
 import pytest
 import requests
 
-from tap_sei_time_in_status.client import EXPORTS_PATH
-from tap_sei_time_in_status.export_job import ExportRequest
+from tap_sei_time_in_status.api.client import EXPORTS_PATH
+from tap_sei_time_in_status.export.job import ExportRequest
+from tap_sei_time_in_status.output.state_budget import BYTES_PER_EVENT, FIXED_BYTES
 from tap_sei_time_in_status.sandbox import ALWAYS, Fault, SandboxServer
 from tap_sei_time_in_status.settings import parse_settings
-from tap_sei_time_in_status.state_budget import BYTES_PER_EVENT, FIXED_BYTES
 from tap_sei_time_in_status.windows import plan_windows
 from tests.conftest import API_KEY, tap_config, today
 from tests.tap_runner import BOTH_STREAMS, TapRun
@@ -168,7 +168,7 @@ def test_an_exception_nothing_caught_is_printed_without_the_key(where: str) -> N
         "t = threading.Thread(target=work, name='poller'); t.start(); t.join()"
     )
     script = (
-        "from tap_sei_time_in_status.secrets_guard import SecretGuard, install_redaction\n"
+        "from tap_sei_time_in_status.api.secrets_guard import SecretGuard, install_redaction\n"
         f"install_redaction(SecretGuard({API_KEY!r}))\n{body}\n"
     )
     done = subprocess.run(

@@ -22,7 +22,7 @@ from singer_sdk.contrib.msgspec import encoder
 from singer_sdk.helpers._batch import BaseBatchFileEncoding, SDKBatchMessage
 from upath import UPath
 
-from tap_sei_time_in_status.record_writer import can_write_directly
+from tap_sei_time_in_status.output.record_writer import can_write_directly
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream

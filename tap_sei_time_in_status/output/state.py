@@ -12,9 +12,9 @@ import datetime as dt
 import typing as t
 
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.export_ids import EXPORT_ID_RULE, is_valid_export_id
-from tap_sei_time_in_status.export_job import ExportRequest
-from tap_sei_time_in_status.schema import REPLICATION_KEY
+from tap_sei_time_in_status.api.export_ids import EXPORT_ID_RULE, is_valid_export_id
+from tap_sei_time_in_status.export.job import ExportRequest
+from tap_sei_time_in_status.parsing.schema import REPLICATION_KEY
 from tap_sei_time_in_status.settings import FIRST_YEAR, Scope
 
 IN_FLIGHT_KEY = "in_flight_exports"

@@ -14,8 +14,8 @@ import tempfile
 import zlib
 from pathlib import Path
 
-from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.limits import SizeLimits
+from tap_sei_time_in_status.api.client import CorruptDownloadError
+from tap_sei_time_in_status.api.limits import SizeLimits
 
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER = 1 << 16
@@ -23,10 +23,6 @@ READ_BUFFER = 1 << 16
 INFLATE_STEP = 1 << 20
 #: gzip inside gzip is what `Content-Encoding: gzip` over a gzip file gives; no more.
 MAX_GZIP_LAYERS = 2
-
-
-class CorruptDownloadError(SeiTapError):
-    """The downloaded bytes are not a complete gzip stream (a cut or damaged download)."""
 
 
 def private_temp_file(directory: Path | None, prefix: str, suffix: str) -> Path:

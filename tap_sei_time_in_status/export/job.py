@@ -16,8 +16,9 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tap_sei_time_in_status.client import (
+from tap_sei_time_in_status.api.client import (
     NO_STATUS,
+    CorruptDownloadError,
     DeadlineExceededError,
     ExportApiClient,
     ExportMismatchError,
@@ -26,12 +27,12 @@ from tap_sei_time_in_status.client import (
     RetriesExhaustedError,
     SeiApiError,
 )
-from tap_sei_time_in_status.downloads import CorruptDownloadError, private_temp_file, to_plain_csv
+from tap_sei_time_in_status.api.limits import LimitExceededError, SizeLimits
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.limits import LimitExceededError, SizeLimits
-from tap_sei_time_in_status.poll_schedule import PollSchedule
+from tap_sei_time_in_status.export.downloads import private_temp_file, to_plain_csv
+from tap_sei_time_in_status.export.poll_schedule import PollSchedule
+from tap_sei_time_in_status.export.temp_area import local_disk_error
 from tap_sei_time_in_status.settings import Scope, Settings
-from tap_sei_time_in_status.temp_area import local_disk_error
 from tap_sei_time_in_status.windows import Window
 
 QUEUED, PROCESSING, COMPLETED, FAILED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED"

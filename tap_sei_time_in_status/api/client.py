@@ -20,25 +20,25 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from tap_sei_time_in_status.cancellation import CancelledError, StopSwitch
-from tap_sei_time_in_status.deadlines import STOPPED, GuardedAdapter, RequestGuard, Watchdog
-from tap_sei_time_in_status.downloads import CorruptDownloadError
-from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.export_ids import check_export_id, id_segment
-from tap_sei_time_in_status.limits import SizeLimits
-from tap_sei_time_in_status.network_errors import first_contact_cause, unreachable
-from tap_sei_time_in_status.rate_limit import RateLimiter
-from tap_sei_time_in_status.retries import (
+from tap_sei_time_in_status.api.cancellation import CancelledError, StopSwitch
+from tap_sei_time_in_status.api.deadlines import STOPPED, GuardedAdapter, RequestGuard, Watchdog
+from tap_sei_time_in_status.api.export_ids import check_export_id, id_segment
+from tap_sei_time_in_status.api.limits import SizeLimits
+from tap_sei_time_in_status.api.network_errors import first_contact_cause, unreachable
+from tap_sei_time_in_status.api.rate_limit import RateLimiter
+from tap_sei_time_in_status.api.retries import (
     RetriesExhaustedError,
     RetryableError,
     RetryPolicy,
     parse_retry_after,
     with_retries,
 )
-from tap_sei_time_in_status.secrets_guard import KeyInValueError, SecretGuard
+from tap_sei_time_in_status.api.secrets_guard import KeyInValueError, SecretGuard
+from tap_sei_time_in_status.errors import SeiTapError
 
 __all__ = [
     "AuthenticationError",
+    "CorruptDownloadError",
     "DeadlineExceededError",
     "DownloadSizeError",
     "ExportApiClient",
@@ -88,6 +88,10 @@ class ExportNotFoundError(SeiApiError):
 
 class ExportMismatchError(SeiApiError):
     """A poll answered about another export than the one asked for."""
+
+
+class CorruptDownloadError(SeiTapError):
+    """The downloaded bytes are not the complete file (cut, damaged, or of the wrong size)."""
 
 
 class DownloadSizeError(CorruptDownloadError):

@@ -22,9 +22,9 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from tap_sei_time_in_status.cancellation import StopSwitch
-from tap_sei_time_in_status.client import ExportApiClient, ExportStatus
-from tap_sei_time_in_status.export_job import (
+from tap_sei_time_in_status.api.cancellation import StopSwitch
+from tap_sei_time_in_status.api.client import ExportApiClient, ExportStatus
+from tap_sei_time_in_status.export.job import (
     FAILED,
     CompletedExport,
     ExportFailedError,

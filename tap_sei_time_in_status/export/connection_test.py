@@ -19,9 +19,9 @@ import logging
 import typing as t
 from urllib.parse import urlsplit
 
-from tap_sei_time_in_status.client import AuthenticationError, ExportApiClient, SeiApiError
+from tap_sei_time_in_status.api.client import AuthenticationError, ExportApiClient, SeiApiError
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.export_job import ExportRequest, scope_error
+from tap_sei_time_in_status.export.job import ExportRequest, scope_error
 from tap_sei_time_in_status.settings import Scope, Settings
 from tap_sei_time_in_status.windows import Window
 

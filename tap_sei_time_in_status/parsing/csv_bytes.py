@@ -11,8 +11,8 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
+from tap_sei_time_in_status.api.secrets_guard import SecretGuard
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.secrets_guard import SecretGuard
 
 CHUNK_BYTES = 1 << 20
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")

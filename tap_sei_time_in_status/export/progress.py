@@ -8,7 +8,7 @@ import time
 import typing as t
 from dataclasses import dataclass
 
-from tap_sei_time_in_status.export_job import CompletedExport
+from tap_sei_time_in_status.export.job import CompletedExport
 from tap_sei_time_in_status.settings import Scope
 
 

@@ -19,9 +19,9 @@ import re
 import typing as t
 from pathlib import Path
 
-from tap_sei_time_in_status.csv_bytes import check_csv_bytes
-from tap_sei_time_in_status.csv_header import CsvFormatError, header_layout
-from tap_sei_time_in_status.secrets_guard import SecretGuard
+from tap_sei_time_in_status.api.secrets_guard import SecretGuard
+from tap_sei_time_in_status.parsing.csv_bytes import check_csv_bytes
+from tap_sei_time_in_status.parsing.csv_header import CsvFormatError, header_layout
 
 __all__ = [
     "CsvFormatError",
