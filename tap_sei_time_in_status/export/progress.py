@@ -64,8 +64,11 @@ class Progress:
             _duration(left),
         )
 
-    def summary(self) -> None:
-        """One table: per partition, windows, exports, rows and when it finished."""
+    def summary(self, max_run_seconds: float | None = None) -> None:
+        """One table: per partition, windows, exports, rows and when it finished.
+
+        Windows left over can only be those `max_run_seconds` kept from starting: say so.
+        """
         lines = [f"{'partition':<40} {'windows':>8} {'exports':>8} {'rows':>10} {'done at':>9}"]
         for scope_id, p in self._partitions.items():
             lines.append(
@@ -73,6 +76,15 @@ class Progress:
                 f"{_duration(p.seconds):>9}"
             )
         self._logger.info("Sync summary:\n%s", "\n".join(lines))
+        left = sum(p.windows - p.done for p in self._partitions.values())
+        if left:
+            self._logger.warning(
+                "max_run_seconds (%g s) reached: no export was created after it; the windows "
+                "in flight were finished and emitted and their state written. %d window(s) "
+                "are left for the next run, which starts from this state.",
+                max_run_seconds,
+                left,
+            )
 
 
 def _duration(seconds: float) -> str:

@@ -9,10 +9,11 @@ would hide the mistake and re-export everything.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import typing as t
 
-from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.api.export_ids import EXPORT_ID_RULE, is_valid_export_id
+from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export.job import ExportRequest
 from tap_sei_time_in_status.parsing.schema import REPLICATION_KEY
 from tap_sei_time_in_status.settings import FIRST_YEAR, Scope
@@ -64,6 +65,27 @@ def read_bookmark(state: t.Mapping[str, t.Any], stream_name: str, scope: Scope) 
         )
         raise StateError(msg)
     return bookmark
+
+
+def checked_bookmark(
+    stream_state: t.Mapping[str, t.Any],
+    state: dict[str, t.Any],
+    stream_name: str,
+    scope: Scope,
+    warn: t.Callable[[str], None],
+) -> tuple[dt.date | None, bool]:
+    """The partition's bookmark, checked, clamped to today; and whether the state changed."""
+    check_stream_state(stream_state, stream_name)
+    bookmark = read_bookmark(state, stream_name, scope)
+    today = utc_today()
+    if bookmark is None or not clamp_future_bookmark(state, bookmark, today):
+        return bookmark, False
+    warn(
+        f"The state of stream {stream_name!r}, partition {scope}, holds the bookmark "
+        f"{bookmark.isoformat()}, which is after today ({today.isoformat()} UTC): clamped to "
+        f"today, so the windows from {today.isoformat()} minus lookback_days are exported again"
+    )
+    return today, True
 
 
 def utc_today() -> dt.date:
@@ -193,3 +215,65 @@ def _same_window(entry: t.Mapping[str, t.Any], request: ExportRequest) -> bool:
         request.window.start.isoformat(),
         request.window.end.isoformat(),
     )
+
+
+class InFlightExports:
+    """Exports created and not yet emitted, kept in their partition's state.
+
+    An export is noted before it is first polled and forgotten once its rows are all emitted,
+    so that a restarted run resumes it rather than creating it again.
+    """
+
+    def __init__(
+        self,
+        state_of: t.Callable[[Scope], dict[str, t.Any]],
+        stream_name: str,
+        logger: logging.Logger,
+        secret_in: t.Callable[[str], bool],
+    ) -> None:
+        self._state_of = state_of
+        self._stream_name = stream_name
+        self._logger = logger
+        self._secret_in = secret_in
+
+    def resumable(
+        self, plan: t.Mapping[Scope, t.Sequence[ExportRequest]]
+    ) -> tuple[dict[ExportRequest, str], bool]:
+        """The exports this run can resume, by request; and whether the state changed.
+
+        Entries of windows the run does not plan would be carried for ever: they are dropped.
+        An entry resumes only a request with the same digest (the same question).
+        """
+        found: dict[ExportRequest, str] = {}
+        changed = False
+        for scope, planned in plan.items():
+            state = self._state_of(scope)
+            by_window = {_window_of(request): request for request in planned}
+            dropped = keep_in_flight_of(state, by_window)
+            if dropped:
+                changed = True
+                self._logger.info(
+                    "%s: dropped %d in-flight export(s) of windows this run does not plan",
+                    scope,
+                    dropped,
+                )
+            entries = in_flight_entries(
+                state, self._stream_name, scope, self._logger.warning, secret_in=self._secret_in
+            )
+            for entry in entries:
+                request = by_window.get((entry["window_start"], entry["window_end"]))
+                if request is not None and entry.get("request_digest") == request.digest():
+                    found[request] = entry["export_id"]
+        return found, changed
+
+    def note(self, request: ExportRequest, export_id: str) -> None:
+        """A new export of `request`'s window."""
+        note_in_flight(self._state_of(request.scope), request, export_id)
+
+    def forget(self, request: ExportRequest) -> None:
+        """`request`'s window has all its rows emitted."""
+        forget_in_flight(self._state_of(request.scope), request)
+
+
+def _window_of(request: ExportRequest) -> tuple[str, str]:
+    return request.window.start.isoformat(), request.window.end.isoformat()

@@ -17,8 +17,10 @@ Forms recognised (case-insensitive, surrounding and repeated whitespace ignored)
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 import re
-from functools import lru_cache
+import typing as t
 
 from tap_sei_time_in_status.settings import Granularity
 from tap_sei_time_in_status.windows import Window, next_period_start, period_start
@@ -58,7 +60,7 @@ def _period(first: dt.date, granularity: Granularity) -> tuple[dt.date, dt.date]
     return first, next_period_start(first, granularity) - dt.timedelta(days=1)
 
 
-@lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def parse_period_label(label: str, granularity: Granularity) -> tuple[dt.date, dt.date] | None:
     """The first and last day of the period a label names, or None if it cannot be dated.
 
@@ -144,3 +146,37 @@ def period_dates(
     except (ValueError, OverflowError):  # a window ending at dt.date.max
         return None
     return only if window.end <= only[1] else None
+
+
+class PeriodDating:
+    """Dates the rows of a sync's windows; a label it cannot date is reported once per sync."""
+
+    def __init__(self, granularity: Granularity, logger: logging.Logger) -> None:
+        self._granularity = granularity
+        self._logger = logger
+        self._undated: set[str] = set()
+
+    def for_window(self, window: Window) -> t.Callable[[str], tuple[str | None, str | None]]:
+        """The dating of one window's rows (the parser dates each distinct label once)."""
+        return functools.partial(self.dates, window=window)
+
+    def undated(self, label: str, window: Window) -> None:
+        """Say (once per label) that rows of `label` get null period dates."""
+        if label in self._undated:
+            return
+        self._undated.add(label)
+        self._logger.warning(
+            "Period label %r (granularity %s, window %s) is not one the tap can date: "
+            "period_start and period_end are null for it",
+            label,
+            self._granularity,
+            window,
+        )
+
+    def dates(self, label: str, window: Window) -> tuple[str | None, str | None]:
+        """`period_start` and `period_end` of a row of `window` labelled `label`."""
+        dates = period_dates(label, self._granularity, window)
+        if dates is None:
+            self.undated(label, window)
+            return None, None
+        return dates[0].isoformat(), dates[1].isoformat()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import math
 import operator
 import re
@@ -20,11 +21,15 @@ import typing as t
 from pathlib import Path
 
 from tap_sei_time_in_status.api.secrets_guard import SecretGuard
+
+if t.TYPE_CHECKING:
+    from tap_sei_time_in_status.export.job import CompletedExport
 from tap_sei_time_in_status.parsing.csv_bytes import check_csv_bytes
 from tap_sei_time_in_status.parsing.csv_header import CsvFormatError, header_layout
 
 __all__ = [
     "CsvFormatError",
+    "ExportReader",
     "KeyGuard",
     "RecordParser",
     "long_records",
@@ -356,6 +361,44 @@ def read_records(
         reader = csv.reader(f, strict=True)
         next(reader)
         yield from parser.parse(reader, lambda: reader.line_num)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReader:
+    """How a sync reads every export's CSV: its statuses, its limits, who hears of headers."""
+
+    status_columns: t.Sequence[str]
+    sprint: bool
+    guard: SecretGuard
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    on_header: t.Callable[[RecordParser], None] | None = None
+
+    def records(
+        self, completed: CompletedExport, period_dates: PeriodDates | None = None
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """The records of a completed export, each with the request that produced it."""
+        request = completed.request
+        static = {
+            "scope_type": request.scope.scope_type,
+            "scope_id": request.scope.scope_id,
+            "window_start": request.window.start.isoformat(),
+            "window_end": request.window.end.isoformat(),
+            "granularity": request.granularity,
+            "aggregation_level": request.aggregation_level,
+            "terminal_date_column": request.terminal_date_column,
+            "export_id": completed.export_id,
+        }
+        return read_records(
+            completed.csv_path,
+            status_columns=self.status_columns,
+            sprint=self.sprint,
+            export_id=completed.export_id,
+            static_fields=static,
+            on_header=self.on_header,
+            period_dates=period_dates,
+            guard=self.guard,
+            max_line_bytes=self.max_line_bytes,
+        )
 
 
 @contextlib.contextmanager
