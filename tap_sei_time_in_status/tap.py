@@ -35,10 +35,10 @@ from tap_sei_time_in_status.settings import (
     Settings,
     SettingsError,
     coerce_number_strings,
-    config_jsonschema,
     parse_catalog_settings,
     parse_settings,
 )
+from tap_sei_time_in_status.settings_schema import config_jsonschema
 from tap_sei_time_in_status.streams import TimeInStatusByStatusStream, TimeInStatusStream
 
 #: After a stop signal, threads get this long to end before the process exits regardless.

@@ -17,6 +17,7 @@ NAME = PACKAGE.name
 #: Lowest first; a module may import its own layer and the ones before it.
 LAYERS = [
     ("errors",),
+    ("settings_schema",),
     ("settings",),
     ("windows",),
     ("api",),
@@ -73,7 +74,16 @@ def test_the_sandbox_imports_nothing_of_the_tap() -> None:
 
 def test_the_top_holds_only_the_entry_points_and_the_foundation() -> None:
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__", "__main__", "errors", "settings", "streams", "tap", "windows"]
+    assert top == [
+        "__init__",
+        "__main__",
+        "errors",
+        "settings",
+        "settings_schema",
+        "streams",
+        "tap",
+        "windows",
+    ]
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
     assert packages == ["api", "export", "output", "parsing", "sandbox"]
 

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from tap_sei_time_in_status.parsing.periods import parse_period_label, period_dates
 from tap_sei_time_in_status.sandbox.data import period_label
-from tap_sei_time_in_status.settings import GRANULARITIES, Granularity
+from tap_sei_time_in_status.settings import Granularity
+from tap_sei_time_in_status.settings_schema import GRANULARITIES
 from tap_sei_time_in_status.windows import Window, next_period_start, period_start, plan_windows
 
 D = dt.date

@@ -7,12 +7,8 @@ import typing as t
 
 import pytest
 
-from tap_sei_time_in_status.settings import (
-    DEFAULT_BASE_URL,
-    SettingsError,
-    parse_settings,
-    status_column,
-)
+from tap_sei_time_in_status.settings import SettingsError, parse_settings, status_column
+from tap_sei_time_in_status.settings_schema import DEFAULT_BASE_URL
 
 GOOD: dict[str, t.Any] = {
     "api_key": "k",

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_sei_time_in_status.settings import GRANULARITIES, Granularity
+from tap_sei_time_in_status.settings import Granularity
+from tap_sei_time_in_status.settings_schema import GRANULARITIES
 from tap_sei_time_in_status.windows import (
     Window,
     next_period_start,
