@@ -325,7 +325,11 @@ class ExportApiClient:
     def _guarded(
         self, guard: RequestGuard, progress: _Progress, what: str, deadline: float | None
     ) -> t.Iterator[None]:
-        """Run one attempt under `guard`; a cut attempt raises what the cut means."""
+        """Run one attempt under `guard`; a cut attempt raises what the cut means.
+
+        Also when the attempt seemed to succeed: a body delimited by the connection's close
+        ends, cut short, at the shutdown that cut it.
+        """
         self._stop.check()
         try:
             with self._watchdog.guarding(guard):
@@ -333,7 +337,7 @@ class ExportApiClient:
         except Exception:
             if guard.tripped is None:
                 raise
-        else:
+        if guard.tripped is None:
             return
         if guard.tripped == STOPPED or self._stop.stopped:
             raise CancelledError("the tap was told to stop") from None
