@@ -3,6 +3,7 @@ and a failing local disk, met by the real tap over HTTP against the sandbox."""
 
 from __future__ import annotations
 
+import itertools
 import resource
 import subprocess
 import typing as t
@@ -81,6 +82,22 @@ def test_a_retry_after_that_is_not_a_finite_delay_counts_as_absent(
     # The jittered backoff (0.5 s, then 0.5-1 s), not an immediate retry nor a minute.
     assert "retry 1 of 7 in 0.5 s" in waits[0]
     assert all(" in 0.0 s" not in w and " in 60.0 s" not in w for w in waits)
+
+
+@pytest.mark.parametrize("retry_after", ["0", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_a_retry_after_of_now_or_the_past_still_waits_the_taps_own_backoff(
+    sandbox: SandboxServer, tap: Tap, retry_after: str
+) -> None:
+    sandbox.set_faults([Fault("poll", "429", retry_after=retry_after, times=2)])
+    config = small_config(sandbox, max_concurrent_exports=1)
+    run = tap(config)
+    assert_same_rows_as_served(run, sandbox, config)
+    polls = [r.at for r in sandbox.requests_of("poll")]
+    # The two refused polls and the one after them: each retry waited the first step (0.5 s)
+    # or more, never at once as the server asked.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(polls[:3])]
+    assert len(gaps) == 2
+    assert min(gaps) >= 0.5, gaps
 
 
 def test_a_huge_retry_after_past_the_budget_gives_up_at_once(
