@@ -23,6 +23,7 @@ from tap_sei_time_in_status.client import (
     ExportMismatchError,
     ExportNotFoundError,
     ExportStatus,
+    RedirectRefusedError,
     RetriesExhaustedError,
     SeiApiError,
 )
@@ -393,6 +394,8 @@ class ExportJob:
             raise ExportLimitError(msg) from None
         except RetriesExhaustedError as e:
             raise WindowRequestError(f"{self.request}: {e}") from None
+        except RedirectRefusedError as e:
+            raise RedirectRefusedError(f"{self.request}: {e}", status_code=e.status_code) from None
 
     def _check_deadline(self) -> None:
         """Stop the window's export work once its budget is spent."""
