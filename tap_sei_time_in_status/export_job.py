@@ -27,7 +27,12 @@ from tap_sei_time_in_status.client import (
     RetriesExhaustedError,
     SeiApiError,
 )
-from tap_sei_time_in_status.downloads import CorruptDownloadError, private_temp_file, to_plain_csv
+from tap_sei_time_in_status.downloads import (
+    CheckedDownload,
+    CorruptDownloadError,
+    private_temp_file,
+    to_plain_csv,
+)
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.limits import LimitExceededError, SizeLimits
 from tap_sei_time_in_status.poll_schedule import PollSchedule
@@ -342,7 +347,7 @@ class ExportJob:
                 raw.unlink(missing_ok=True)
                 raise self._local_error(e, directory) from None
             try:
-                with raw.open("r+b") as sink:
+                with CheckedDownload(raw, self.policy.limits, what) as sink:
                     size = self.client.download_export(
                         export_id, sink, expected_size=expected_size, deadline=self.deadline
                     )

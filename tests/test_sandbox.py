@@ -490,6 +490,16 @@ def test_gzip_bomb_and_huge_json(server: SandboxServer, client: Client) -> None:
     assert len(client.poll(export_id).content) > 5000
 
 
+def test_plain_huge_line(server: SandboxServer, client: Client) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    server.set_faults([Fault("download", "plain_huge_line", size=100_000)])
+    answer = client.download(export_id)
+    assert answer.headers["Content-Type"].startswith("text/csv")
+    header, line = answer.content.split(b"\r\n")
+    assert header.startswith(b"granularity,")
+    assert len(line) == 100_000
+
+
 def test_cut_download(server: SandboxServer, client: Client) -> None:
     export_id = client.completed_export(ORG_BODY)
     server.set_faults([Fault("download", "cut")])

@@ -42,7 +42,7 @@ from .faults import (
     Fault,
     FaultPlan,
 )
-from .files import ExportFile, gzip_bomb, write_export_file, write_malformed
+from .files import ExportFile, gzip_bomb, plain_huge_line, write_export_file, write_malformed
 
 EndpointKind = Literal["create", "poll", "download", "blob", "health", "other"]
 
@@ -434,9 +434,8 @@ class SandboxApi:
         kind = fault.kind if fault is not None else None
         if kind in BAD_REDIRECTS:
             return Reply(302, [("Location", BAD_REDIRECTS[kind])])
-        if kind == "gzip_bomb" and fault is not None:
-            body = gzip_bomb(fault.size)
-            return Reply(200, [("Content-Type", _GZIP_TYPE)], body)
+        if kind in ("gzip_bomb", "plain_huge_line") and fault is not None:
+            return _huge_reply(fault)
         if kind == "redirect" or kind in REDIRECT_BACK_KINDS:
             signature = self._blob_signature(export_id)
             location = (
@@ -729,6 +728,13 @@ def _fault_reply(fault: Fault, config: SandboxConfig) -> Reply:
         seconds = config.retry_after_seconds if fault.retry_after is None else fault.retry_after
         reply.headers.append(("Retry-After", str(seconds)))
     return reply
+
+
+def _huge_reply(fault: Fault) -> Reply:
+    """A download of `fault.size` bytes made to overflow a limit: a bomb, or a huge line."""
+    if fault.kind == "gzip_bomb":
+        return Reply(200, [("Content-Type", _GZIP_TYPE)], gzip_bomb(fault.size))
+    return Reply(200, [("Content-Type", _CSV_TYPE)], plain_huge_line(fault.size))
 
 
 def _file_reply(export_id: str, export_file: ExportFile, kind: str | None) -> Reply:

@@ -55,6 +55,7 @@ FaultKind = Literal[
     "redirect_back_other",
     "redirect_back_poll",
     "redirect_back_same",
+    "plain_huge_line",
 ]
 
 FAULT_ENDPOINTS: Final[tuple[str, ...]] = get_args(FaultEndpoint)
@@ -97,6 +98,7 @@ DOWNLOAD_ONLY_KINDS: Final = frozenset(
         "redirect_back_other",
         "redirect_back_poll",
         "redirect_back_same",
+        "plain_huge_line",
     }
 )
 
@@ -157,10 +159,11 @@ class Fault:
 
     `delay` is how long a `slow` fault sleeps, or the seconds between two bytes of a `drip_*`
     fault; `retry_after` overrides the configured `Retry-After` of a `429` (text such as
-    `nan`, `-5` or `1e9` is sent as is); `size` is the inflated bytes of a `gzip_bomb` or
-    the padding of a `huge_json` answer; `process=True` makes a replacing fault (a status, `drop`,
-    `html`, `non_json`) act after the request took effect, e.g. a create whose export exists
-    but whose answer was lost on the way.
+    `nan`, `-5` or `1e9` is sent as is); `size` is the inflated bytes of a `gzip_bomb`, the
+    padding of a `huge_json` answer, or the last line of a `plain_huge_line` download (a plain
+    CSV whose last line has `size` bytes and no newline); `process=True` makes a replacing
+    fault (a status, `drop`, `html`, `non_json`) act after the request took effect, e.g. a
+    create whose export exists but whose answer was lost on the way.
     """
 
     endpoint: FaultEndpoint
