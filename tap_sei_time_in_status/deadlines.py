@@ -93,22 +93,21 @@ class RequestGuard:
 
     def trip(self, reason: str) -> None:
         """Cut the request: its blocked read returns at once with an error (or an end)."""
-        with self._lock:
+        with self._lock:  # held while shutting: `finish` cannot close a duplicate meanwhile
             if self.tripped is not None or self._done:
                 return
             self.tripped = reason
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shut(sock)
+            for sock in self._sockets:
+                _shut(sock)
 
     def finish(self) -> None:
         """The request is over; its connection may serve the next one untouched."""
         with self._lock:
             self._done = True
-            owned, self._owned, self._sockets = self._owned, [], []
-        for duplicate in owned:
-            with contextlib.suppress(OSError):
-                duplicate.close()
+            for duplicate in self._owned:
+                with contextlib.suppress(OSError):
+                    duplicate.close()
+            self._owned, self._sockets = [], []
 
     def expire(self) -> bool:
         """The deadline passed: go on with a new one, or trip. True while it goes on."""
