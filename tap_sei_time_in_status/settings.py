@@ -25,6 +25,7 @@ from tap_sei_time_in_status.settings_schema import (
     GRANULARITIES,
     TERMINAL_DATE_COLUMNS,
 )
+from tap_sei_time_in_status.url_secrets import has_userinfo, redact_url
 
 DEFAULT_PERIODS_PER_WINDOW = {"daily": 31, "weekly": 13, "monthly": 3, "quarterly": 1}
 
@@ -294,19 +295,41 @@ def _base_url(value: t.Any, errors: list[str]) -> str:  # noqa: ANN401
     if not isinstance(value, str):
         errors.append("base_url must be a string such as https://app.harness.io/prod1/sei/api.")
         return ""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        errors.append(
-            f"base_url {value!r} is not an http(s) URL; expected e.g. {DEFAULT_BASE_URL}."
-        )
+    url = value.strip()
+    problem = _base_url_problem(url)
+    if problem is not None:
+        errors.append(problem)
         return ""
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        errors.append(
-            f"base_url {value!r} uses plain http:// to a non-loopback host; the API key "
+    return url.rstrip("/")
+
+
+def _base_url_problem(url: str) -> str | None:
+    """What is wrong with the API's URL, said without its credentials or query."""
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError:  # a broken IPv6 host or a port that is not a number
+        return f"base_url {shown} is not a URL; expected e.g. {DEFAULT_BASE_URL}."
+    if parts.scheme not in ("https", "http") or not host:
+        return f"base_url {shown} is not an http(s) URL; expected e.g. {DEFAULT_BASE_URL}."
+    if has_userinfo(url):
+        return (
+            "base_url carries credentials (user:password@ before the host), which would be "
+            "sent instead of the api_key; the tap authenticates with api_key only. Remove "
+            f"them: {shown}"
+        )
+    if parts.query or parts.fragment:
+        return (
+            "base_url has a query or a fragment (?... or #...); the tap appends the API's "
+            f"paths to it, so it must end with the path: {shown}"
+        )
+    if parts.scheme == "http" and not is_loopback_host(host):
+        return (
+            f"base_url {shown} uses plain http:// to a non-loopback host; the API key "
             "would travel unencrypted. Use https://."
         )
-        return ""
-    return value.strip().rstrip("/")
+    return None
 
 
 def is_loopback_host(host: str) -> bool:

@@ -39,7 +39,8 @@ def config_jsonschema() -> dict[str, t.Any]:
                 "https://app.harness.io/prod1/sei/api (Prod 1), "
                 "https://app.harness.io/gratis/sei/api (Prod 2), "
                 "https://accounts.eu.harness.io/sei/api (EU). "
-                "Plain http:// is accepted for loopback hosts only."
+                "Plain http:// is accepted for loopback hosts only; no credentials "
+                "(user:password@), query or fragment."
             ),
         ),
         th.Property(

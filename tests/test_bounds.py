@@ -3,6 +3,7 @@ and a failing local disk, met by the real tap over HTTP against the sandbox."""
 
 from __future__ import annotations
 
+import itertools
 import resource
 import subprocess
 import typing as t
@@ -81,6 +82,22 @@ def test_a_retry_after_that_is_not_a_finite_delay_counts_as_absent(
     # The jittered backoff (0.5 s, then 0.5-1 s), not an immediate retry nor a minute.
     assert "retry 1 of 7 in 0.5 s" in waits[0]
     assert all(" in 0.0 s" not in w and " in 60.0 s" not in w for w in waits)
+
+
+@pytest.mark.parametrize("retry_after", ["0", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_a_retry_after_of_now_or_the_past_still_waits_the_taps_own_backoff(
+    sandbox: SandboxServer, tap: Tap, retry_after: str
+) -> None:
+    sandbox.set_faults([Fault("poll", "429", retry_after=retry_after, times=2)])
+    config = small_config(sandbox, max_concurrent_exports=1)
+    run = tap(config)
+    assert_same_rows_as_served(run, sandbox, config)
+    polls = [r.at for r in sandbox.requests_of("poll")]
+    # The two refused polls and the one after them: each retry waited the first step (0.5 s)
+    # or more, never at once as the server asked.
+    gaps = [later - earlier for earlier, later in itertools.pairwise(polls[:3])]
+    assert len(gaps) == 2
+    assert min(gaps) >= 0.5, gaps
 
 
 def test_a_huge_retry_after_past_the_budget_gives_up_at_once(
@@ -168,19 +185,16 @@ def test_an_oversized_json_answer_is_refused_before_it_is_parsed(
 # --- the local disk --------------------------------------------------------------------------
 
 
-def test_a_local_disk_error_names_the_directory_and_is_not_retried(
-    sandbox: SandboxServer, tmp_path: Path
-) -> None:
-    """A file size limit (as a full disk would) makes the tap's writes fail with EFBIG."""
-    config = small_config(sandbox, max_concurrent_exports=1)
-    temp = tmp_path / "temp"
-    temp.mkdir()
+def run_with_file_size_limit(
+    config: dict[str, t.Any], workdir: Path, temp: Path, max_file_bytes: int
+) -> TapRun:
+    """The tap as a process none of whose files may grow past `max_file_bytes` (EFBIG)."""
 
     def small_files() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
     done = subprocess.run(
-        tap_command(tmp_path, config, None),
+        tap_command(workdir, config, None),
         capture_output=True,
         text=True,
         timeout=60,
@@ -188,8 +202,52 @@ def test_a_local_disk_error_names_the_directory_and_is_not_retried(
         env={"TMPDIR": str(temp), "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"},
         preexec_fn=small_files,
     )
-    run = TapRun(parse_messages(done.stdout), done.stderr, done.returncode)
+    return TapRun(parse_messages(done.stdout), done.stderr, done.returncode)
+
+
+@pytest.mark.parametrize("kind", ["gzip_bomb", "plain_huge_line"])
+def test_an_overlong_line_stops_the_download_before_it_reaches_the_disk(
+    sandbox: SandboxServer, tmp_path: Path, kind: str
+) -> None:
+    # A 32 MiB line (gzip inflating to it, or plain), a 64 KiB line limit, and no file may
+    # pass 8 MiB: only a limit applied as the bytes come in or inflate ends on the line.
+    sandbox.set_faults([Fault("download", t.cast("t.Any", kind), size=32 << 20)])
+    config = small_config(
+        sandbox, max_concurrent_exports=1, max_csv_line_bytes=65536, max_decompression_ratio=1e9
+    )
+    run = run_with_file_size_limit(config, tmp_path, tmp_path, 8 << 20)
+    last = assert_one_line_failure(
+        run, "line 2: longer than 65,536 bytes (max_csv_line_bytes)", "Nothing of this window"
+    )
+    assert "team 'team_abc123' window 2025-03-03..2025-03-30" in last
+    assert "Local disk error" not in run.stderr
+    assert len(sandbox.requests_of("download")) == 1, "not downloaded again"
+
+
+def test_a_local_disk_error_names_the_directory_and_is_not_retried(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A file size limit (as a full disk would) makes the tap's writes fail with EFBIG."""
+    config = small_config(sandbox, max_concurrent_exports=1)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    run = run_with_file_size_limit(config, tmp_path, temp, 200)
     last = assert_one_line_failure(run, "Local disk error", "EFBIG", str(temp), "TMPDIR")
     assert "corrupt" not in run.stderr
     assert "team 'team_abc123' window 2025-03-03..2025-03-30" in last
     assert len(sandbox.requests_of("download")) == 1, "a local error is not downloaded again"
+
+
+@pytest.mark.parametrize(
+    ("make", "what"), [(None, "does not exist"), ("file", "is not a directory")]
+)
+def test_a_tmpdir_that_is_not_a_directory_stops_the_sync_naming_it(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path, make: str | None, what: str
+) -> None:
+    # Python's tempfile would quietly use another directory instead.
+    tmpdir = tmp_path / "scratch"
+    if make == "file":
+        tmpdir.write_text("")
+    run = tap(small_config(sandbox), env={"TMPDIR": str(tmpdir)})
+    assert_one_line_failure(run, f"TMPDIR ({tmpdir}) {what}")
+    assert not sandbox.exports_created(), "refused before any export"

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tap_sei_time_in_status"
 NAME = PACKAGE.name
 #: Lowest first; a module may import its own layer and the ones before it.
 LAYERS = [
-    ("errors",),
+    ("errors", "url_secrets"),
     ("settings_schema",),
     ("settings",),
     ("windows",),
@@ -82,6 +82,7 @@ def test_the_top_holds_only_the_entry_points_and_the_foundation() -> None:
         "settings_schema",
         "streams",
         "tap",
+        "url_secrets",
         "windows",
     ]
     packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())

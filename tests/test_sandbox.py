@@ -31,6 +31,7 @@ from tap_sei_time_in_status.sandbox import (
     slugify,
     status_column,
 )
+from tap_sei_time_in_status.sandbox.api import EXPORTS_SUFFIX
 from tap_sei_time_in_status.sandbox.cli import build_config, build_parser, is_loopback, main
 from tap_sei_time_in_status.sandbox.config import ConfigChanges
 
@@ -489,6 +490,16 @@ def test_gzip_bomb_and_huge_json(server: SandboxServer, client: Client) -> None:
     assert len(client.poll(export_id).content) > 5000
 
 
+def test_plain_huge_line(server: SandboxServer, client: Client) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    server.set_faults([Fault("download", "plain_huge_line", size=100_000)])
+    answer = client.download(export_id)
+    assert answer.headers["Content-Type"].startswith("text/csv")
+    header, line = answer.content.split(b"\r\n")
+    assert header.startswith(b"granularity,")
+    assert len(line) == 100_000
+
+
 def test_cut_download(server: SandboxServer, client: Client) -> None:
     export_id = client.completed_export(ORG_BODY)
     server.set_faults([Fault("download", "cut")])
@@ -513,6 +524,46 @@ def test_redirect_to_another_host_name(server: SandboxServer, client: Client) ->
     assert [(b.auth_present, b.status) for b in blobs] == [(False, 200), (True, 200)]
     forged = location.rsplit("=", 1)[0] + "=0"
     assert requests.get(forged, timeout=5).status_code == 404
+
+
+def test_redirects_that_lead_back_to_the_api_host(server: SandboxServer, client: Client) -> None:
+    first = client.completed_export(ORG_BODY)
+    other = client.completed_export({**ORG_BODY, "issueStatuses": ["QA"]})
+    exports = f"http://127.0.0.1:{server.port}{server.config.base_path}{EXPORTS_SUFFIX}"
+    server.set_faults(
+        [
+            Fault("download", "redirect_back_other"),
+            Fault("download", "redirect_back_poll", after=1),
+            Fault("download", "redirect_back_same", after=2),
+        ]
+    )
+    backs = []
+    for _ in range(3):
+        hop = client.download(other, allow_redirects=False).headers["Location"]
+        assert hop.startswith(f"http://localhost:{server.port}/_blob/{other}?signature=")
+        back = requests.get(hop, allow_redirects=False, timeout=5)
+        assert back.status_code == 302
+        backs.append(back.headers["Location"])
+    assert backs[0] == f"{exports}/{first}/download"
+    assert backs[1] == f"{exports}/{other}"
+    assert backs[2].startswith(f"{exports}/{other}/download?signature=")
+    # The signed download needs neither the key nor the identifiers, as a pre-signed URL.
+    signed = requests.get(backs[2], timeout=5)
+    assert signed.status_code == 200
+    assert csv_of(gzip.decompress(signed.content)) == expected_rows(
+        {**ORG_BODY, "issueStatuses": ["QA"]}, server.config
+    )
+    assert requests.get(backs[2].rsplit("=", 1)[0] + "=0", timeout=5).status_code == 401
+
+
+def test_the_blob_host_can_fail_too(server: SandboxServer, client: Client) -> None:
+    export_id = client.completed_export(ORG_BODY)
+    server.set_faults([Fault("download", "redirect", times=2), Fault("blob", "503")])
+    assert client.download(export_id).status_code == 503
+    assert client.download(export_id).status_code == 200
+    assert [b.status for b in server.requests_of("blob")] == [503, 200]
+    with pytest.raises(ValueError, match="does not apply to blob"):
+        Fault("blob", "non_json")
 
 
 def test_plain_and_content_encoding(server: SandboxServer, client: Client) -> None:

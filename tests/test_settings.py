@@ -135,3 +135,27 @@ def test_bounds_defaults_and_text_numbers() -> None:
     assert s.window_timeout_seconds is None  # derived: 2 x attempts x export timeout
     assert (s.max_request_retry_seconds, s.max_json_answer_bytes) == (300, 1 << 20)
     assert (s.max_download_bytes, s.max_decompressed_bytes) == (4 << 30, 32 << 30)
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("https://alice:hunter2@app.harness.io/prod1/sei/api", "carries credentials"),
+        ("https://alice@app.harness.io/prod1/sei/api", "carries credentials"),
+        ("https://app.harness.io/prod1/sei/api?alice=hunter2", "query or a fragment"),
+        ("https://app.harness.io/prod1/sei/api#alice-hunter2", "query or a fragment"),
+        ("alice:hunter2@app.harness.io/prod1/sei/api", "not an http(s) URL"),
+        ("ftp://alice:hunter2@app.harness.io/prod1/sei/api", "not an http(s) URL"),
+        ("https://app.harness.io:alice/prod1/sei/api", "is not a URL"),
+        ("https://[alice::hunter2/prod1/sei/api", "is not a URL"),
+    ],
+)
+def test_a_base_url_with_secrets_or_unreadable_is_refused_without_echoing_them(
+    url: str, fragment: str
+) -> None:
+    errors = errors_of(base_url=url)
+    assert len(errors) == 1, errors
+    assert "base_url" in errors[0]
+    assert fragment in errors[0]
+    assert "alice" not in errors[0]
+    assert "hunter2" not in errors[0]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import typing as t
+from pathlib import Path
 
 import pytest
 import requests
@@ -409,3 +410,86 @@ def test_a_window_bad_at_its_last_line_emits_nothing(
     line = int(re.search(r"line (\d+)", run.stderr).group(1))  # type: ignore[union-attr]
     assert line > 10, "the bad row is the last of many"
     assert run.last_state is None or "replication_key_value" not in json.dumps(run.last_state)
+
+
+# --- credentials and redirects --------------------------------------------------------------
+
+
+def test_credentials_in_base_url_are_refused_without_echoing_them(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    base_url = sandbox.base_url.replace("http://", "http://tapuser:pa55word@")
+    run = tap(small_config(sandbox, base_url=base_url))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "base_url carries credentials" in run.stderr
+    assert sandbox.base_url in run.stderr  # said without them
+    assert "tapuser" not in run.stdout + run.stderr
+    assert "pa55word" not in run.stdout + run.stderr
+    assert not sandbox.request_log
+
+
+def test_the_key_header_is_the_only_credential_and_no_logged_url_holds_a_secret(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path
+) -> None:
+    # A ~/.netrc for both hosts, a redirect whose Location carries user:password@ and a
+    # signature, and a blob host that fails once, so that its URL is logged.
+    netrc = tmp_path / "netrc"
+    netrc.write_text(
+        "machine 127.0.0.1 login netrcuser password netrcpass\n"
+        "machine localhost login netrcuser password netrcpass\n"
+    )
+    netrc.chmod(0o600)
+    sandbox.set_config(
+        blob_host="blobuser:blobpass@localhost",
+        faults=[Fault("download", "redirect", times=ALWAYS), Fault("blob", "503")],
+    )
+    config = small_config(sandbox, max_concurrent_exports=1)
+    run = tap(config, env={"NETRC": str(netrc)})
+    assert_same_rows_as_served(run, sandbox, config)
+    warnings = [line for line in run.stderr.splitlines() if "answered HTTP 503" in line]
+    assert len(warnings) == 1
+    assert f"GET http://localhost:{sandbox.port}/_blob/exp_" in warnings[0]
+    for secret in ("blobuser", "blobpass", "netrc", "signature", "?"):
+        assert secret not in warnings[0]
+    assert all(r.auth_valid for r in sandbox.request_log if r.endpoint != "blob")
+    blobs = sandbox.requests_of("blob")
+    assert len(blobs) == 3  # one per window, and the one that failed
+    assert not any(b.auth_present for b in blobs)
+
+
+def after_the_first_blob(sandbox: SandboxServer) -> list[t.Any]:
+    log = sandbox.request_log
+    first = next(i for i, r in enumerate(log) if r.endpoint == "blob")
+    return log[first + 1 :]
+
+
+@pytest.mark.parametrize("kind", ["redirect_back_other", "redirect_back_poll"])
+def test_a_redirect_chain_back_to_the_api_host_is_refused_naming_the_export(
+    sandbox: SandboxServer, tap: Tap, kind: str
+) -> None:
+    sandbox.set_faults([Fault("download", t.cast("t.Any", kind), times=ALWAYS)])
+    run = tap(small_config(sandbox, max_concurrent_exports=1))
+    export_id = sandbox.exports_created()[0].export_id
+    one_line_failure(
+        run,
+        f"the download of export {export_id} was redirected off the API host and then back",
+        "only the same export's download may lead back",
+    )
+    last = run.stderr.strip().splitlines()[-1]
+    assert "window 2025-03-03" in last
+    assert after_the_first_blob(sandbox) == []  # refused before a byte went back
+    assert len(sandbox.requests_of("download")) == 1
+
+
+def test_a_redirect_chain_back_to_the_same_download_is_followed_without_the_key(
+    sandbox: SandboxServer, tap: Tap
+) -> None:
+    sandbox.set_faults([Fault("download", "redirect_back_same", times=ALWAYS)])
+    config = small_config(sandbox, max_concurrent_exports=1)
+    run = tap(config)
+    assert_same_rows_as_served(run, sandbox, config)
+    backs = [r for r in sandbox.request_log if r.endpoint == "download" and not r.auth_present]
+    assert len(backs) == 2  # one per window
+    assert all(set(r.query) == {"signature"} for r in backs)  # no identifiers either
+    assert all(r.path.endswith(f"/exports/{r.export_id}/download") for r in backs)

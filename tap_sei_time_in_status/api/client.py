@@ -35,6 +35,7 @@ from tap_sei_time_in_status.api.retries import (
 )
 from tap_sei_time_in_status.api.secrets_guard import KeyInValueError, SecretGuard
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.url_secrets import redact_url
 
 __all__ = [
     "AuthenticationError",
@@ -45,6 +46,7 @@ __all__ = [
     "ExportMismatchError",
     "ExportNotFoundError",
     "ExportStatus",
+    "RedirectRefusedError",
     "RetriesExhaustedError",
     "RetryableError",
     "SeiApiError",
@@ -88,6 +90,10 @@ class ExportNotFoundError(SeiApiError):
 
 class ExportMismatchError(SeiApiError):
     """A poll answered about another export than the one asked for."""
+
+
+class RedirectRefusedError(SeiApiError):
+    """A redirect the tap will not follow: not http(s), or back to the API host elsewhere."""
 
 
 class CorruptDownloadError(SeiTapError):
@@ -253,7 +259,7 @@ class ExportApiClient:
             progress = _Progress()
             guard = self._guard(deadline, progress, download=True)
             with self._guarded(guard, progress, what, deadline):
-                with self._request("GET", path, stream=True, download=True) as response:
+                with self._request("GET", path, stream=True, download=True, what=what) as response:
                     self._start_body(guard, progress, deadline, response, what)
                     while True:
                         try:
@@ -329,7 +335,11 @@ class ExportApiClient:
     def _guarded(
         self, guard: RequestGuard, progress: _Progress, what: str, deadline: float | None
     ) -> t.Iterator[None]:
-        """Run one attempt under `guard`; a cut attempt raises what the cut means."""
+        """Run one attempt under `guard`; a cut attempt raises what the cut means.
+
+        Also when the attempt seemed to succeed: a body delimited by the connection's close
+        ends, cut short, at the shutdown that cut it.
+        """
         self._stop.check()
         try:
             with self._watchdog.guarding(guard):
@@ -337,7 +347,7 @@ class ExportApiClient:
         except Exception:
             if guard.tripped is None:
                 raise
-        else:
+        if guard.tripped is None:
             return
         if guard.tripped == STOPPED or self._stop.stopped:
             raise CancelledError("the tap was told to stop") from None
@@ -366,13 +376,15 @@ class ExportApiClient:
         json_body: dict[str, t.Any] | None = None,
         deadline: float | None = None,
     ) -> tuple[requests.Response, bytes]:
-        what = f"{method} {_redact_url(self.base_url + path)}"
+        what = f"{method} {redact_url(self.base_url + path)}"
 
         def attempt() -> tuple[requests.Response, bytes]:
             progress = _Progress()
             with (
                 self._guarded(self._guard(deadline, progress), progress, what, deadline),
-                self._request(method, path, json_body=json_body, stream=True) as response,
+                self._request(
+                    method, path, json_body=json_body, stream=True, what=what
+                ) as response,
             ):
                 body = self._read_bounded(response, self._limits.max_json_answer_bytes)
                 self._limits.check_json(len(body), what)
@@ -391,10 +403,10 @@ class ExportApiClient:
                 if size > limit:
                     break
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
-            where = f"{response.request.method} {_redact_url(response.url)}"
+            where = f"{response.request.method} {redact_url(response.url)}"
             raise RetryableError(f"{where}: answer cut ({type(e).__name__})") from None
         except requests.RequestException as e:
-            msg = f"{response.request.method} {_redact_url(response.url)}: unreadable answer ({e})"
+            msg = f"{response.request.method} {redact_url(response.url)}: unreadable answer ({e})"
             raise SeiApiError(self._redact(msg)) from None
         return b"".join(parts)[: limit + 1]
 
@@ -411,16 +423,36 @@ class ExportApiClient:
         json_body: dict[str, t.Any] | None = None,
         stream: bool = False,
         download: bool = False,
+        what: str = "",
     ) -> requests.Response:
-        """Send one request, following redirects by hand so the key stays on our host."""
+        """Send one request, following redirects by hand so the key stays on our host.
+
+        Once a redirect has left the API host, no later hop carries the key or the
+        identifiers, and the only way back to the API host is this request's own path (for a
+        download, the same export's file): another host must not be able to make the tap
+        fetch, with its key, another export's file as this one's, or any other call.
+        """
         url = f"{self.base_url}{path}"
+        own_path = urlsplit(url).path
+        what = what or f"{method} {redact_url(url)}"
+        left = False
         params: dict[str, str] | None = self._params
         for _ in range(MAX_REDIRECTS + 1):
             own_host = _origin(url) == self._origin
+            left = left or not own_host
+            if own_host and left and not (download and urlsplit(url).path == own_path):
+                msg = (
+                    f"{what} was redirected off the API host and then back to it at "
+                    f"{redact_url(url)}; refusing to follow it: once a redirect has left the "
+                    "API host, only the same export's download may lead back to it (and "
+                    "without the key)"
+                )
+                raise RedirectRefusedError(msg)
+            keyed = own_host and not left
             # The API page: every request carries both headers, GETs included.
             headers = (
                 {"authorization": f"ApiKey {self._api_key}", "Content-Type": "application/json"}
-                if own_host
+                if keyed
                 else {}
             )
             if download:
@@ -432,48 +464,60 @@ class ExportApiClient:
                 response = self._session.request(
                     method,
                     url,
-                    params=params if own_host else None,
+                    params=params if keyed else None,
                     json=json_body,
                     headers=headers,
                     timeout=self._timeout,
                     stream=stream,
                     allow_redirects=False,
+                    # The key header is the only credential: no Basic auth from a URL's
+                    # userinfo or from ~/.netrc, which requests would put in its place.
+                    auth=_no_auth,
                 )
             except requests.exceptions.SSLError as e:
                 self._fail_fast(method, url, e)
                 msg = (
-                    f"{method} {_redact_url(url)}: TLS certificate verification failed "
+                    f"{method} {redact_url(url)}: TLS certificate verification failed "
                     f"({type(e).__name__}). The tap always verifies certificates; for a "
                     "private CA set REQUESTS_CA_BUNDLE to its bundle."
                 )
                 raise SeiApiError(msg) from None
             except (requests.ConnectionError, requests.Timeout) as e:
                 self._fail_fast(method, url, e)
-                msg = f"{method} {_redact_url(url)} failed: {type(e).__name__}"
+                msg = f"{method} {redact_url(url)} failed: {type(e).__name__}"
                 raise RetryableError(msg) from None
             except requests.RequestException as e:
-                msg = f"{method} {_redact_url(url)} failed: {type(e).__name__}"
+                msg = f"{method} {redact_url(url)} failed: {type(e).__name__}"
                 raise SeiApiError(self._redact(msg)) from None
             self._answered = True
             if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
-                target = urljoin(response.url, response.headers["Location"])
-                if urlsplit(target).scheme.lower() not in REDIRECT_SCHEMES:
-                    response.close()
-                    msg = (
-                        f"{method} {_redact_url(url)} redirected to "
-                        f"{self._redact(_redact_url(target))!r}, which is not http(s); "
-                        "refusing to follow it"
-                    )
-                    raise SeiApiError(msg)
-                url = target
+                response.close()
+                url = self._redirect_target(method, url, response.headers["Location"])
                 params = None  # the Location carries its own query
                 method = "GET" if response.status_code == 303 else method
-                response.close()
                 continue
             self._raise_for_status(method, url, response)
             return response
-        msg = f"{method} {_redact_url(url)}: more than {MAX_REDIRECTS} redirects"
-        raise SeiApiError(msg)
+        msg = f"{method} {redact_url(url)}: more than {MAX_REDIRECTS} redirects"
+        raise RedirectRefusedError(msg)
+
+    def _redirect_target(self, method: str, url: str, location: str) -> str:
+        """Where a redirect leads, if the tap may follow it at all (http or https)."""
+        try:
+            target = urljoin(url, location)
+            parts = urlsplit(target)
+            _ = parts.port
+        except ValueError:
+            msg = f"{method} {redact_url(url)} redirected to a URL that cannot be read"
+            raise RedirectRefusedError(msg) from None
+        if parts.scheme.lower() not in REDIRECT_SCHEMES or not parts.hostname:
+            msg = (
+                f"{method} {redact_url(url)} redirected to "
+                f"{self._redact(redact_url(target))!r}, which is not http(s); "
+                "refusing to follow it"
+            )
+            raise RedirectRefusedError(msg)
+        return target
 
     def _fail_fast(self, method: str, url: str, error: BaseException) -> None:
         """On first contact, end at once when no retry can reach the server."""
@@ -486,7 +530,7 @@ class ExportApiClient:
         if status < 400:
             return
         message, correlation_id = self._error_details(response)
-        where = f"{method} {_redact_url(url)}"
+        where = f"{method} {redact_url(url)}"
         detail = f"HTTP {status}: {message}" + (
             f" (correlationId {correlation_id})" if correlation_id else ""
         )
@@ -554,13 +598,13 @@ class ExportApiClient:
             data = json.loads(text)
         except RecursionError:
             msg = (
-                f"{response.request.method} {_redact_url(response.url)} answered HTTP "
+                f"{response.request.method} {redact_url(response.url)} answered HTTP "
                 f"{response.status_code} with JSON nested too deeply to read"
             )
             raise SeiApiError(msg, status_code=response.status_code) from None
         except ValueError:
             msg = (
-                f"{response.request.method} {_redact_url(response.url)} answered HTTP "
+                f"{response.request.method} {redact_url(response.url)} answered HTTP "
                 f"{response.status_code} with a non-JSON body starting "
                 f"{self._redact(text[:200])!r}"
             )
@@ -571,11 +615,11 @@ class ExportApiClient:
             status = NO_STATUS
         if not isinstance(status, str) or not (found_id or export_id):
             msg = (
-                f"{response.request.method} {_redact_url(response.url)} answered without "
+                f"{response.request.method} {redact_url(response.url)} answered without "
                 f"exportId/status: {self._redact(text[:200])!r}"
             )
             raise SeiApiError(msg, status_code=response.status_code)
-        where = f"{response.request.method} {_redact_url(response.url)}"
+        where = f"{response.request.method} {redact_url(response.url)}"
         try:
             if isinstance(found_id, int) and not isinstance(found_id, bool):
                 found_id = str(found_id)  # a number is still a well-formed id
@@ -601,10 +645,10 @@ _T = t.TypeVar("_T")
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
-def _redact_url(url: str) -> str:
-    """The URL without its query, which may hold a download host's signature."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """An auth that adds nothing, so that requests adds nothing either."""
+    return request

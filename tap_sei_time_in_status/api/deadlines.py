@@ -6,8 +6,18 @@ request's socket down when its deadline passes (or, for a download, when too few
 in the last period), which wakes the thread blocked on it. The same switch aborts every
 request in flight when the tap is told to stop, and refuses to send new ones.
 
-The guard reaches the socket through urllib3 connection classes that register themselves with
-the guard of the thread that uses them (`GuardedAdapter` installs them on a session).
+The guard must reach the socket that is actually being read, whatever the connection mode:
+for an answer that ends the connection (`Connection: close`, or a body delimited by the close)
+`http.client` hands the socket over to the response and forgets it (`connection.sock` is None
+from then on), and during a TLS handshake the socket being read is not yet the connection's.
+So a guard keeps its own references: every socket its connection uses, and a duplicate of each
+socket made while it watches (`_new_conn`), whose shutdown ends the TCP connection under
+whatever object reads it (TLS, a proxy tunnel, the response). A cut answer may also look
+complete to `http.client` (a close-delimited body ends at the shutdown): callers must treat a
+tripped guard as a failed request whatever the read returned.
+
+The guard reaches the sockets through urllib3 connection classes that register them with the
+guard of the thread that uses them (`GuardedAdapter` installs them on a session).
 """
 
 from __future__ import annotations
@@ -32,43 +42,72 @@ OnDeadline = t.Callable[[], "float | None"]
 
 
 class RequestGuard:
-    """The deadline of one request attempt and the connection it is using."""
+    """The deadline of one request attempt and the sockets it is reading."""
 
     def __init__(self, deadline: float, on_deadline: OnDeadline | None = None) -> None:
         self.deadline = deadline
         self._on_deadline = on_deadline
         # Re-entrant: the signal handler may run on a thread that holds it.
         self._lock = threading.RLock()
-        self._connection: HTTPConnection | None = None
+        #: Every socket the attempt's connection used: shut down when the guard trips.
+        self._sockets: list[socket.socket] = []
+        #: Duplicates of new sockets, made for the guard: also closed when it finishes.
+        self._owned: list[socket.socket] = []
         self._done = False
         #: Why the request was cut: `EXPIRED` or `STOPPED`; None while it may go on.
         self.tripped: str | None = None
 
-    def attach(self, connection: HTTPConnection) -> None:
-        """Called on the request's thread before it connects or sends; refuses if tripped."""
+    def attach(self, sock: object) -> None:
+        """Called on the request's thread before it connects or sends; refuses if tripped.
+
+        `sock` is the connection's socket if it has one (a reused connection, or a TLS socket
+        once wrapped); the guard keeps it after the connection forgets it.
+        """
         with self._lock:
-            self._connection = connection
+            if isinstance(sock, socket.socket) and all(s is not sock for s in self._sockets):
+                self._sockets.append(sock)
             tripped = self.tripped
         if tripped is not None:
-            _shut(connection)
+            _shut(sock)
             msg = f"request aborted ({tripped})"
             raise ConnectionAbortedError(msg)
 
-    def trip(self, reason: str) -> None:
-        """Cut the request: its blocked read returns at once with an error."""
+    def adopt(self, sock: socket.socket) -> None:
+        """Watch a socket just connected, through a duplicate that outlives any wrapping.
+
+        A TLS (or proxy tunnel) wrapper takes the descriptor over and leaves `sock` empty;
+        shutting the duplicate down still ends the TCP connection under the wrapper.
+        """
+        try:
+            duplicate = sock.dup()
+        except OSError:  # out of descriptors: watch the socket itself
+            self.attach(sock)
+            return
         with self._lock:
+            if self._done:
+                duplicate.close()
+                return
+            self._owned.append(duplicate)
+            self._sockets.append(duplicate)
+        self.attach(sock)
+
+    def trip(self, reason: str) -> None:
+        """Cut the request: its blocked read returns at once with an error (or an end)."""
+        with self._lock:  # held while shutting: `finish` cannot close a duplicate meanwhile
             if self.tripped is not None or self._done:
                 return
             self.tripped = reason
-            connection = self._connection
-        if connection is not None:
-            _shut(connection)
+            for sock in self._sockets:
+                _shut(sock)
 
     def finish(self) -> None:
         """The request is over; its connection may serve the next one untouched."""
         with self._lock:
             self._done = True
-            self._connection = None
+            for duplicate in self._owned:
+                with contextlib.suppress(OSError):
+                    duplicate.close()
+            self._owned, self._sockets = [], []
 
     def expire(self) -> bool:
         """The deadline passed: go on with a new one, or trip. True while it goes on."""
@@ -139,44 +178,72 @@ class Watchdog:
 _current = threading.local()
 
 
-def _attach(connection: HTTPConnection) -> None:
-    guard: RequestGuard | None = getattr(_current, "guard", None)
+def _guard() -> RequestGuard | None:
+    return getattr(_current, "guard", None)
+
+
+def _attach(sock: object) -> None:
+    guard = _guard()
     if guard is not None:
-        guard.attach(connection)
+        guard.attach(sock)
 
 
-def _shut(connection: HTTPConnection) -> None:
-    """Shut the socket down (not close it: another thread is using it)."""
-    sock = getattr(connection, "sock", None)
-    if sock is not None:
+def _adopt(sock: socket.socket) -> None:
+    guard = _guard()
+    if guard is not None:
+        try:
+            guard.adopt(sock)
+        except BaseException:
+            sock.close()  # tripped while connecting: nobody else holds it yet
+            raise
+
+
+def _shut(sock: object) -> None:
+    """Shut the socket down (not close it: another thread is using it).
+
+    The plain socket's shutdown, also for TLS: it only touches the descriptor. A socket
+    already closed has no descriptor any more (-1), so this never reaches a reused one.
+    """
+    if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
-            # The plain socket's shutdown, also for TLS: it only touches the descriptor.
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _GuardedHTTPConnection(HTTPConnection):
     @override
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _adopt(sock)
+        return sock
+
+    @override
     def connect(self) -> None:
-        _attach(self)
+        _attach(None)  # tripped already: not even a connection
         super().connect()
-        _attach(self)  # tripped while connecting: the new socket is shut at once
+        _attach(self.sock)
 
     @override
     def request(self, *args: t.Any, **kwargs: t.Any) -> None:
-        _attach(self)
+        _attach(self.sock)
         super().request(*args, **kwargs)
 
 
 class _GuardedHTTPSConnection(HTTPSConnection):
     @override
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _adopt(sock)
+        return sock
+
+    @override
     def connect(self) -> None:
-        _attach(self)
+        _attach(None)
         super().connect()
-        _attach(self)
+        _attach(self.sock)  # the TLS socket
 
     @override
     def request(self, *args: t.Any, **kwargs: t.Any) -> None:
-        _attach(self)
+        _attach(self.sock)
         super().request(*args, **kwargs)
 
 

@@ -31,6 +31,7 @@ class SizeLimits:
     max_decompressed_bytes: int = 32 << 30
     max_decompression_ratio: float = 200.0
     max_json_answer_bytes: int = 1 << 20
+    max_csv_line_bytes: int = 1 << 20
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SizeLimits:
@@ -40,6 +41,7 @@ class SizeLimits:
             max_decompressed_bytes=settings.max_decompressed_bytes,
             max_decompression_ratio=settings.max_decompression_ratio,
             max_json_answer_bytes=settings.max_json_answer_bytes,
+            max_csv_line_bytes=settings.max_csv_line_bytes,
         )
 
     def check_download(self, size: int, what: str) -> None:

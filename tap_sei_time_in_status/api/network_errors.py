@@ -15,6 +15,7 @@ import typing as t
 from urllib.parse import urlsplit
 
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.url_secrets import redact_url
 
 
 class UnreachableServerError(SeiTapError):
@@ -70,6 +71,5 @@ def unreachable(method: str, url: str, cause: str) -> UnreachableServerError:
     if "TLS" in cause:
         hint = "Check base_url: use http:// only for a plain-HTTP server (loopback only)."
     return UnreachableServerError(
-        f"Cannot reach {host}:{port} ({method} {parts.scheme}://{parts.netloc}{parts.path}): "
-        f"{cause}. {hint}"
+        f"Cannot reach {host}:{port} ({method} {redact_url(url)}): {cause}. {hint}"
     )

@@ -61,18 +61,22 @@ class RetryPolicy:
 
 
 def retry_waits(base: float, cap: float) -> t.Generator[float, BaseException | None, None]:
-    """Full-jitter exponential waits, or the server's `Retry-After` when it gives one."""
+    """Full-jitter exponential waits, lengthened to the server's `Retry-After` when it asks.
+
+    A `Retry-After` never shortens a wait: 0, or a date in the past, would otherwise give a
+    burst of immediate retries against the server that just refused; and one above `cap`
+    counts as `cap`.
+    """
     ceilings = backoff.expo(base=2, factor=base, max_value=cap)
     next(ceilings)  # backoff's generators are primed by one step
     failure = yield 0.0
     while True:
         ceiling = next(ceilings)
+        # Never below `base`: a retry at once would only meet the same overloaded server.
+        wait = base + backoff.full_jitter(max(0.0, ceiling - base))
         retry_after = failure.retry_after if isinstance(failure, RetryableError) else None
         if retry_after is not None:
-            wait = min(retry_after, cap)
-        else:
-            # Never below `base`: a retry at once would only meet the same overloaded server.
-            wait = base + backoff.full_jitter(max(0.0, ceiling - base))
+            wait = max(wait, min(retry_after, cap))
         failure = yield wait
 
 

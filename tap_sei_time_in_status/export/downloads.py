@@ -3,19 +3,25 @@
 The API compresses by default but may also send plain CSV, or gzip with `Content-Encoding`
 on top (the tap reads the body as sent, so that is gzip inside gzip); headers cannot be
 trusted to say which, the first two bytes can. Decompression is bounded by the size limits,
-so a gzip bomb stops after a megabyte, not when the disk is full. A file is only handed to
-the parser once it has decompressed completely, so a cut download is never half emitted.
+so a gzip bomb stops after a megabyte, not when the disk is full; and so is the CSV's line
+length, checked as the CSV inflates or, for a plain download, as it comes in. A file is only
+handed to the parser once it has decompressed completely, so a cut download is never half
+emitted.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import zlib
 from pathlib import Path
 
+from typing_extensions import Buffer, override
+
 from tap_sei_time_in_status.api.client import CorruptDownloadError
 from tap_sei_time_in_status.api.limits import SizeLimits
+from tap_sei_time_in_status.export.line_limit import LineLimit
 
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER = 1 << 16
@@ -30,6 +36,48 @@ def private_temp_file(directory: Path | None, prefix: str, suffix: str) -> Path:
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     os.close(fd)
     return Path(name)
+
+
+class CsvLines:
+    """The line limit on a stream that is either a plain CSV or gzip (left to inflate)."""
+
+    def __init__(self, max_line_bytes: int, what: str) -> None:
+        self._limit: LineLimit | None = LineLimit(max_line_bytes, what)
+        self._head = b""  # the first bytes, until there are two to tell gzip by
+
+    def feed(self, data: bytes) -> None:
+        """Check `data`'s lines if the stream is a plain CSV; raise once one is too long."""
+        if self._limit is None:
+            return
+        if len(self._head) < len(GZIP_MAGIC):
+            self._head += data
+            if len(self._head) < len(GZIP_MAGIC):
+                return
+            if self._head.startswith(GZIP_MAGIC):
+                self._limit = None
+                return
+            data, self._head = self._head, self._head[: len(GZIP_MAGIC)]
+        self._limit.feed(data)
+
+
+class CheckedDownload(io.FileIO):
+    """The file a download is written to, refusing a plain CSV's overlong line as it comes.
+
+    Writing at the start of the file (a download tried again) starts the check over.
+    """
+
+    def __init__(self, path: Path, limits: SizeLimits, what: str) -> None:
+        super().__init__(path, "r+")
+        self._limits = limits
+        self._what = what
+        self._lines = CsvLines(limits.max_csv_line_bytes, what)
+
+    @override
+    def write(self, data: Buffer, /) -> int:
+        if self.tell() == 0:
+            self._lines = CsvLines(self._limits.max_csv_line_bytes, self._what)
+        self._lines.feed(bytes(data))
+        return super().write(data)
 
 
 def is_gzip(path: Path) -> bool:
@@ -69,6 +117,7 @@ def gunzip(src: Path, dst: Path, limits: SizeLimits, downloaded: int, what: str)
     first megabyte it inflates to.
     """
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    lines = CsvLines(limits.max_csv_line_bytes, what)  # unless it inflates to gzip again
     consumed = written = 0
     member_done = False
     with src.open("rb") as source, dst.open("wb") as sink:
@@ -87,9 +136,10 @@ def gunzip(src: Path, dst: Path, limits: SizeLimits, downloaded: int, what: str)
             left = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
             consumed += len(data) - len(left)
             if out:
-                sink.write(out)
                 written += len(out)
                 limits.check_inflated(written, min(consumed, downloaded), what)
+                lines.feed(out)
+                sink.write(out)
             member_done = inflater.eof
             data = left or source.read(READ_BUFFER)
     if not member_done:

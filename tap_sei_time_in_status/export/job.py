@@ -24,12 +24,17 @@ from tap_sei_time_in_status.api.client import (
     ExportMismatchError,
     ExportNotFoundError,
     ExportStatus,
+    RedirectRefusedError,
     RetriesExhaustedError,
     SeiApiError,
 )
 from tap_sei_time_in_status.api.limits import LimitExceededError, SizeLimits
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.export.downloads import private_temp_file, to_plain_csv
+from tap_sei_time_in_status.export.downloads import (
+    CheckedDownload,
+    private_temp_file,
+    to_plain_csv,
+)
 from tap_sei_time_in_status.export.poll_schedule import PollSchedule
 from tap_sei_time_in_status.export.temp_area import local_disk_error
 from tap_sei_time_in_status.settings import Scope, Settings
@@ -342,7 +347,7 @@ class ExportJob:
                 raw.unlink(missing_ok=True)
                 raise self._local_error(e, directory) from None
             try:
-                with raw.open("r+b") as sink:
+                with CheckedDownload(raw, self.policy.limits, what) as sink:
                     size = self.client.download_export(
                         export_id, sink, expected_size=expected_size, deadline=self.deadline
                     )
@@ -394,6 +399,8 @@ class ExportJob:
             raise ExportLimitError(msg) from None
         except RetriesExhaustedError as e:
             raise WindowRequestError(f"{self.request}: {e}") from None
+        except RedirectRefusedError as e:
+            raise RedirectRefusedError(f"{self.request}: {e}", status_code=e.status_code) from None
 
     def _check_deadline(self) -> None:
         """Stop the window's export work once its budget is spent."""

@@ -1,11 +1,13 @@
 """The tap's own temporary area: where downloads go, and who may clean it up.
 
 Each run keeps its files in a directory of its own, `run-*` under
-`<tempdir>/tap-sei-time-in-status-<uid>/` (`tempdir` follows `TMPDIR`), locked for as long as
-the process lives and removed when it ends. A run killed with SIGKILL cannot remove its files;
-the next run does, removing only run directories that are older than itself and that no live
-process holds locked. A disk that refuses to write is a local problem, said as such with the
-directory, never taken for a corrupt download.
+`<tempdir>/tap-sei-time-in-status-<uid>/` (`tempdir` is `TMPDIR`, else the system's), locked
+for as long as the process lives and removed when it ends. A run killed with SIGKILL cannot
+remove its files; the next run does, removing only run directories that are older than itself
+and that no live process holds locked. A disk that refuses to write is a local problem, said
+as such with the directory, never taken for a corrupt download; and a `TMPDIR` that is not a
+directory is an error, where Python's `tempfile` would silently write elsewhere (perhaps to a
+small or shared disk the user meant to avoid).
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ class TempArea:
 
     def __init__(self, logger: logging.Logger, base: Path | None = None) -> None:
         uid = os.getuid() if hasattr(os, "getuid") else 0
+        #: The user's TMPDIR (when set and `base` is not given), which must be a directory.
+        self._tmpdir = None if base is not None else os.environ.get("TMPDIR") or None
+        if self._tmpdir is not None:
+            base = Path(os.path.abspath(self._tmpdir))
         self.root = Path(base or tempfile.gettempdir()) / f"{AREA_PREFIX}{uid}"
         self._logger = logger
         self._run_dir: Path | None = None
@@ -65,6 +71,7 @@ class TempArea:
     def run_dir(self) -> Path:
         """The run's own directory; the first call also removes what killed runs left."""
         if self._run_dir is None:
+            self._check_tmpdir()
             try:
                 self._make_root()
                 self._remove_stale()
@@ -85,6 +92,17 @@ class TempArea:
             with contextlib.suppress(OSError):
                 os.close(self._lock_fd)
             self._lock_fd = None
+
+    def _check_tmpdir(self) -> None:
+        """A TMPDIR that is missing or not a directory is said so, naming it."""
+        if self._tmpdir is None or self.root.parent.is_dir():
+            return
+        what = "is not a directory" if self.root.parent.exists() else "does not exist"
+        msg = (
+            f"TMPDIR ({self.root.parent}) {what}: the tap keeps its downloads there. Create "
+            "it, set TMPDIR to an existing directory, or unset it for the system's default."
+        )
+        raise LocalDiskError(msg)
 
     def _make_root(self) -> None:
         """The area, private to this user; refused if someone else planted it."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
+from urllib.parse import quote
 
 from typing_extensions import Unpack
 
@@ -35,12 +36,13 @@ from .faults import (
     BAD_REDIRECTS,
     DRIP_KINDS,
     MALFORMED_KINDS,
+    REDIRECT_BACK_KINDS,
     REPLACING_KINDS,
     STATUS_KINDS,
     Fault,
     FaultPlan,
 )
-from .files import ExportFile, gzip_bomb, write_export_file, write_malformed
+from .files import ExportFile, gzip_bomb, plain_huge_line, write_export_file, write_malformed
 
 EndpointKind = Literal["create", "poll", "download", "blob", "health", "other"]
 
@@ -311,19 +313,22 @@ class SandboxApi:
         ctx.auth_valid = header is not None and hmac.compare_digest(
             header.encode(), f"ApiKey {config.api_key}".encode()
         )
+        if endpoint == "download" and self._signed(exchange, export_id or ""):
+            # A pre-signed link to the file on the API host (`redirect_back_same`): no key.
+            return self._blob(exchange, config, export_id or "")
         refusal = _refusal(exchange, ctx, config)
         if refusal is not None:
             return refusal
         if endpoint == "health":
             return _json(200, {"status": "ok"})
-        if endpoint == "blob":
-            return self._blob(exchange, config, export_id or "")
         fault = ctx.fault = self._plan.take(endpoint)
         if fault is not None and fault.kind == "slow":
             self._stopping.wait(fault.delay)
         if fault is not None and fault.kind in REPLACING_KINDS and not fault.process:
             return _fault_reply(fault, config)
-        if endpoint == "create":
+        if endpoint == "blob":
+            reply = self._blob(exchange, config, export_id or "")
+        elif endpoint == "create":
             reply = self._create(exchange, config, ctx)
         elif endpoint == "poll":
             reply = self._poll(exchange, config, export_id or "")
@@ -429,15 +434,17 @@ class SandboxApi:
         kind = fault.kind if fault is not None else None
         if kind in BAD_REDIRECTS:
             return Reply(302, [("Location", BAD_REDIRECTS[kind])])
-        if kind == "gzip_bomb" and fault is not None:
-            body = gzip_bomb(fault.size)
-            return Reply(200, [("Content-Type", _GZIP_TYPE)], body)
-        if kind == "redirect":
+        if kind in ("gzip_bomb", "plain_huge_line") and fault is not None:
+            return _huge_reply(fault)
+        if kind == "redirect" or kind in REDIRECT_BACK_KINDS:
             signature = self._blob_signature(export_id)
             location = (
                 f"http://{config.blob_host}:{self.port}{BLOB_PREFIX}{export_id}"
                 f"?signature={signature}"
             )
+            if kind in REDIRECT_BACK_KINDS:
+                back = self._back_path(exchange, config, export_id, kind or "")
+                location += f"&back={quote(back, safe='')}"
             return Reply(302, [("Location", location)])
         export_file = record.file
         if kind in MALFORMED_KINDS and kind is not None:
@@ -445,16 +452,42 @@ class SandboxApi:
         return _file_reply(export_id, export_file, kind)
 
     def _blob(self, exchange: Exchange, config: SandboxConfig, export_id: str) -> Reply:
-        """The redirect target: a pre-signed URL on another host name, needing no key."""
+        """The redirect target: a pre-signed URL on another host name, needing no key.
+
+        With `back` (a `redirect_back_*` fault) it redirects on, to that path of the API host.
+        """
         record = self._registry.get(export_id)
-        signature = exchange.query.get("signature", "")
-        if record is None or not hmac.compare_digest(
-            signature.encode(), self._blob_signature(export_id).encode()
-        ):
+        if record is None or not self._signed(exchange, export_id):
             return _error(404, f"no blob {export_id}")
         if record.status(config.export_seconds) != COMPLETED or record.file is None:
             return _error(404, f"no blob {export_id}")
+        back = exchange.query.get("back")
+        if back is not None:
+            return Reply(302, [("Location", f"http://{_api_host(config)}:{self.port}{back}")])
         return _file_reply(export_id, record.file, None)
+
+    def _signed(self, exchange: Exchange, export_id: str) -> bool:
+        """Whether the request carries the blob signature of `export_id`."""
+        signature = exchange.query.get("signature")
+        return signature is not None and hmac.compare_digest(
+            signature.encode(), self._blob_signature(export_id).encode()
+        )
+
+    def _back_path(
+        self, exchange: Exchange, config: SandboxConfig, export_id: str, kind: str
+    ) -> str:
+        """Where on the API host a `redirect_back_*` fault's blob host sends the client."""
+        exports = f"{config.base_path}{EXPORTS_SUFFIX}"
+        if kind == "redirect_back_poll":
+            return f"{exports}/{export_id}"
+        if kind == "redirect_back_same":
+            return f"{exports}/{export_id}/download?signature={self._blob_signature(export_id)}"
+        others = [
+            r.export_id
+            for r in self._registry.all()
+            if r.export_id != export_id and self._lookup(exchange, r.export_id) is not None
+        ]
+        return f"{exports}/{(others or [OTHER_EXPORT_ID])[-1]}/download"
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -579,6 +612,13 @@ class SandboxApi:
             self._log.append(entry)
 
 
+def _api_host(config: SandboxConfig) -> str:
+    """The host name of the API in URLs (loopback when bound to a wildcard)."""
+    if config.host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{config.host}]" if ":" in config.host else config.host
+
+
 def _file_stem(export_id: str) -> str:
     """A file name safe whatever the id (ids may be made hostile on purpose)."""
     digest = hashlib.sha256(export_id.encode()).hexdigest()[:16]
@@ -688,6 +728,13 @@ def _fault_reply(fault: Fault, config: SandboxConfig) -> Reply:
         seconds = config.retry_after_seconds if fault.retry_after is None else fault.retry_after
         reply.headers.append(("Retry-After", str(seconds)))
     return reply
+
+
+def _huge_reply(fault: Fault) -> Reply:
+    """A download of `fault.size` bytes made to overflow a limit: a bomb, or a huge line."""
+    if fault.kind == "gzip_bomb":
+        return Reply(200, [("Content-Type", _GZIP_TYPE)], gzip_bomb(fault.size))
+    return Reply(200, [("Content-Type", _CSV_TYPE)], plain_huge_line(fault.size))
 
 
 def _file_reply(export_id: str, export_file: ExportFile, kind: str | None) -> Reply:

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, cast, get_args
 
-FaultEndpoint = Literal["create", "poll", "download", "any"]
+#: `blob` is the pre-signed file URL a `redirect` leads to (not counted by `any`).
+FaultEndpoint = Literal["create", "poll", "download", "blob", "any"]
 FaultKind = Literal[
     "429",
     "429_no_retry_after",
@@ -50,6 +51,11 @@ FaultKind = Literal[
     "drip_body",
     "gzip_bomb",
     "huge_json",
+    # Trust (issue 18): redirect chains that leave the API host and lead back to it.
+    "redirect_back_other",
+    "redirect_back_poll",
+    "redirect_back_same",
+    "plain_huge_line",
 ]
 
 FAULT_ENDPOINTS: Final[tuple[str, ...]] = get_args(FaultEndpoint)
@@ -89,6 +95,10 @@ DOWNLOAD_ONLY_KINDS: Final = frozenset(
         "redirect_file",
         "redirect_ftp",
         "gzip_bomb",
+        "redirect_back_other",
+        "redirect_back_poll",
+        "redirect_back_same",
+        "plain_huge_line",
     }
 )
 
@@ -121,6 +131,13 @@ BAD_REDIRECTS: Final[dict[str, str]] = {
     "redirect_ftp": "ftp://127.0.0.1/export.csv.gz",
 }
 
+#: Download redirects to the blob host, which redirects back to the API host: at another
+#: export's download (`other`), at this export's status (`poll`), or at this export's download
+#: signed like a blob URL, which the sandbox then serves without the key (`same`).
+REDIRECT_BACK_KINDS: Final = frozenset(
+    {"redirect_back_other", "redirect_back_poll", "redirect_back_same"}
+)
+
 #: Kinds that only make sense for the JSON endpoints.
 JSON_ONLY_KINDS: Final = frozenset({"non_json", "nested_json", "huge_json"})
 
@@ -132,6 +149,9 @@ REPLACING_KINDS: Final = frozenset(
     {*STATUS_KINDS, "drop", "html", "non_json", "nested_json", "huge_json"}
 )
 
+#: Kinds the blob host (a redirect's target) can answer with: errors, drops, delays, drips.
+BLOB_KINDS: Final = frozenset({*STATUS_KINDS, "drop", "html", "slow", *DRIP_KINDS})
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -139,10 +159,11 @@ class Fault:
 
     `delay` is how long a `slow` fault sleeps, or the seconds between two bytes of a `drip_*`
     fault; `retry_after` overrides the configured `Retry-After` of a `429` (text such as
-    `nan`, `-5` or `1e9` is sent as is); `size` is the inflated bytes of a `gzip_bomb` or
-    the padding of a `huge_json` answer; `process=True` makes a replacing fault (a status, `drop`,
-    `html`, `non_json`) act after the request took effect, e.g. a create whose export exists
-    but whose answer was lost on the way.
+    `nan`, `-5` or `1e9` is sent as is); `size` is the inflated bytes of a `gzip_bomb`, the
+    padding of a `huge_json` answer, or the last line of a `plain_huge_line` download (a plain
+    CSV whose last line has `size` bytes and no newline); `process=True` makes a replacing
+    fault (a status, `drop`, `html`, `non_json`) act after the request took effect, e.g. a
+    create whose export exists but whose answer was lost on the way.
     """
 
     endpoint: FaultEndpoint
@@ -170,6 +191,9 @@ class Fault:
         if self.kind in POLL_ONLY_KINDS and self.endpoint not in ("poll", "any"):
             msg = f"fault {self.kind!r} only applies to polls, not {self.endpoint!r}"
             raise ValueError(msg)
+        if self.endpoint == "blob" and self.kind not in BLOB_KINDS:
+            msg = f"fault {self.kind!r} does not apply to blob; use one of {sorted(BLOB_KINDS)}"
+            raise ValueError(msg)
         if self.times < 1 or self.after < 0 or self.delay < 0:
             msg = "fault times must be >= 1, after >= 0 and delay >= 0"
             raise ValueError(msg)
@@ -182,10 +206,10 @@ class Fault:
 
     def applies_to(self, endpoint: str) -> bool:
         """Whether a request to `endpoint` counts for this fault (and may get it)."""
-        if endpoint not in ("create", "poll", "download"):
+        if endpoint not in ("create", "poll", "download", "blob"):
             return False
-        if self.endpoint not in ("any", endpoint):
-            return False
+        if self.endpoint != endpoint and (self.endpoint != "any" or endpoint == "blob"):
+            return False  # `any` does not count the blob host
         if self.kind in DOWNLOAD_ONLY_KINDS:
             return endpoint == "download"
         if self.kind in JSON_ONLY_KINDS:

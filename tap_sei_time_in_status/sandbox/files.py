@@ -194,6 +194,11 @@ def gzip_bomb(size: int) -> bytes:
     return b"".join(parts)
 
 
+def plain_huge_line(size: int) -> bytes:
+    """A plain CSV: the header, then one line of `size` bytes without a newline."""
+    return b"granularity,team,team_hierarchy,total_issues\r\n" + b"x" * size
+
+
 def iter_file_chunks(path: Path, chunk_size: int, *, gunzip: bool = False) -> Iterator[bytes]:
     """The bytes of a file, decompressed on the fly when `gunzip` (for plain CSV answers)."""
     with path.open("rb") as raw:
