@@ -14,6 +14,7 @@ import typing as t
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export_ids import EXPORT_ID_RULE, is_valid_export_id
 from tap_sei_time_in_status.export_job import ExportRequest
+from tap_sei_time_in_status.log_limits import short
 from tap_sei_time_in_status.schema import REPLICATION_KEY
 from tap_sei_time_in_status.settings import FIRST_YEAR, Scope
 
@@ -30,8 +31,8 @@ def check_stream_state(stream_state: t.Mapping[str, t.Any], stream_name: str) ->
     if "replication_key_value" in stream_state:
         msg = (
             f"The state of stream {stream_name!r} holds one stream-wide bookmark "
-            f"({stream_state.get('replication_key')!r} = "
-            f"{stream_state['replication_key_value']!r}); this tap keeps one per partition "
+            f"({_shown(stream_state.get('replication_key'))} = "
+            f"{_shown(stream_state['replication_key_value'])}); this tap keeps one per partition "
             "(team id or org tree) and did not write it. Fix or clear that state rather than "
             "re-syncing silently from start_date."
         )
@@ -47,9 +48,9 @@ def read_bookmark(state: t.Mapping[str, t.Any], stream_name: str, scope: Scope) 
     if key != REPLICATION_KEY or not isinstance(value, str):
         msg = (
             f"The state of stream {stream_name!r}, partition {scope}, holds replication_key "
-            f"{key!r} = {value!r}, which this tap did not write (it writes {REPLICATION_KEY!r} "
-            "as YYYY-MM-DD). Fix or drop that state, e.g. `meltano state clear`, rather than "
-            "re-syncing silently from start_date."
+            f"{_shown(key)} = {_shown(value)}, which this tap did not write (it writes "
+            f"{REPLICATION_KEY!r} as YYYY-MM-DD). Fix or drop that state, e.g. `meltano state "
+            "clear`, rather than re-syncing silently from start_date."
         )
         raise StateError(msg)
     try:
@@ -59,7 +60,7 @@ def read_bookmark(state: t.Mapping[str, t.Any], stream_name: str, scope: Scope) 
     if bookmark is None or bookmark.year < FIRST_YEAR:
         msg = (
             f"The state of stream {stream_name!r}, partition {scope}, holds the bookmark "
-            f"{value!r}, which is not a YYYY-MM-DD date from {FIRST_YEAR} on; fix or clear "
+            f"{_shown(value)}, which is not a YYYY-MM-DD date from {FIRST_YEAR} on; fix or clear "
             "that state."
         )
         raise StateError(msg)
@@ -122,7 +123,7 @@ def in_flight_entries(
     if not valid:
         msg = (
             f"The state of stream {stream_name!r}, partition {scope}, holds {IN_FLIGHT_KEY} "
-            f"{entries!r}, which this tap did not write; fix or clear that state."
+            f"{_shown(entries)}, which this tap did not write; fix or clear that state."
         )
         raise StateError(msg)
     kept: list[dict[str, str]] = []
@@ -140,6 +141,24 @@ def in_flight_entries(
     if len(kept) != len(entries):
         _set_in_flight(state, kept)
     return kept
+
+
+def recorded_exports(state: t.Mapping[str, t.Any]) -> list[tuple[str, dt.date, dt.date]]:
+    """Every (export id, window start, window end) the partition's state holds in flight.
+
+    Read leniently, before any entry is dropped: the ids an earlier run recorded each belong
+    to their window, whether or not this run resumes them (`in_flight_entries` checks).
+    """
+    entries = state.get(IN_FLIGHT_KEY, [])
+    found: list[tuple[str, dt.date, dt.date]] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not is_valid_export_id(entry.get("export_id")):
+            continue
+        start = _date_or_none(entry.get("window_start"))
+        end = _date_or_none(entry.get("window_end"))
+        if start is not None and end is not None:
+            found.append((entry["export_id"], start, end))
+    return found
 
 
 def keep_in_flight_of(state: dict[str, t.Any], windows: t.Iterable[tuple[str, str]]) -> int:
@@ -178,6 +197,20 @@ def _set_in_flight(state: dict[str, t.Any], entries: list[dict[str, str]]) -> No
         state[IN_FLIGHT_KEY] = entries
     else:
         state.pop(IN_FLIGHT_KEY, None)
+
+
+def _shown(value: object) -> str:
+    """A state value in a message: its repr, cut to one line's worth."""
+    return short(repr(value), 200)
+
+
+def _date_or_none(value: object) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _is_date(value: str) -> bool:
