@@ -2,7 +2,8 @@
 
 The CSV names a period by a label whose format the API does not document; the known forms are
 parsed, and a label that cannot be dated falls back to the window when the window holds
-exactly one period.
+exactly one period. A label that can be dated but whose period lies outside the export's window
+is another window's data: `PeriodOutsideWindowError`, never a row moved to this window's dates.
 
 Forms recognised (case-insensitive, surrounding and repeated whitespace ignored):
 
@@ -20,8 +21,21 @@ import datetime as dt
 import re
 from functools import lru_cache
 
+from tap_sei_time_in_status.log_limits import short
 from tap_sei_time_in_status.settings import Granularity
 from tap_sei_time_in_status.windows import Window, next_period_start, period_start
+
+
+class PeriodOutsideWindowError(ValueError):
+    """A row's period label names a period that does not meet its export's window."""
+
+    def __init__(self, label: str, period: tuple[dt.date, dt.date], window: Window) -> None:
+        super().__init__(
+            f"the period label {short(label)!r} names {period[0].isoformat()}.."
+            f"{period[1].isoformat()}, outside the export's window {window}: the server "
+            "answered with another window's data; refusing the window"
+        )
+
 
 _MONTHS = {
     name: number
@@ -129,14 +143,17 @@ def period_dates(
     """The period of a row: from its label, else from a window of exactly one period.
 
     The window was exported alone, so its rows can only belong to its periods: a label whose
-    period does not meet the window was misread (or names something else) and is not
-    trusted, falling back like an unknown label rather than putting the row in another
-    window's dates. The fallback gives the whole period even when `end_date` cut the window,
-    so a period has the same dates in every window that exports it.
+    period does not meet the window raises `PeriodOutsideWindowError` (relabelling the row
+    with this window's dates would hide another window's data under them). A label that
+    cannot be dated falls back to the window's period; the fallback gives the whole period
+    even when `end_date` cut the window, so a period has the same dates in every window
+    that exports it.
     """
     parsed = parse_period_label(label, granularity)
-    if parsed is not None and parsed[0] <= window.end and parsed[1] >= window.start:
-        return parsed
+    if parsed is not None:
+        if parsed[0] <= window.end and parsed[1] >= window.start:
+            return parsed
+        raise PeriodOutsideWindowError(label, parsed, window)
     if period_start(window.start, granularity) != window.start:
         return None
     try:

@@ -24,6 +24,9 @@ DEFAULT_STATUSES = ("In Progress", "In Review", "QA", "Done")
 DEFAULT_BASE_URL = "https://app.harness.io/prod1/sei/api"
 DEFAULT_BATCH_SIZE_ROWS = 10_000
 DEFAULT_PERIODS_PER_WINDOW = {"daily": 31, "weekly": 13, "monthly": 3, "quarterly": 1}
+#: Far more columns than a time-in-status export has (one per status), few enough for logs
+#: and targets.
+DEFAULT_MAX_CSV_COLUMNS = 10_000
 
 Granularity = t.Literal["daily", "weekly", "monthly", "quarterly"]
 ScopeType = t.Literal["team", "org_tree"]
@@ -109,6 +112,8 @@ class Settings(CatalogSettings):
     failed_export_wait_seconds: float = 30.0
     # Trust limits (issue 10).
     max_csv_line_bytes: int = 1 << 20
+    # Trust, round two (issue 18).
+    max_csv_columns: int = DEFAULT_MAX_CSV_COLUMNS
     # Bounds in time and space (issue 10).
     min_download_bytes_per_second: float = 1024.0
     max_request_retry_seconds: float = 300.0
@@ -372,6 +377,15 @@ def config_jsonschema() -> dict[str, t.Any]:
             description="Longest line (and longest cell) of an export's CSV the tap reads; "
             "a longer one stops the window before it is held in memory.",
         ),
+        # Trust, round two (issue 18).
+        th.Property(
+            "max_csv_columns",
+            th.IntegerType,
+            default=DEFAULT_MAX_CSV_COLUMNS,
+            title="Max CSV columns",
+            description="Most columns an export's CSV header may have; a wider one stops "
+            "the window before any row is read.",
+        ),
         # BATCH output (issue 12).
         th.Property(
             "batch_size_rows",
@@ -457,6 +471,9 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     per_minute = _number(config, "max_requests_per_minute", 600, errors)
     failed_wait = _number(config, "failed_export_wait_seconds", 30, errors, allow_zero=True)
     max_csv_line = _number(config, "max_csv_line_bytes", 1 << 20, errors, integer=True)
+    max_csv_columns = _number(
+        config, "max_csv_columns", DEFAULT_MAX_CSV_COLUMNS, errors, integer=True
+    )
     bounds = _bounds(config, errors)
     batch = _batch(config, errors)
 
@@ -489,6 +506,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         max_requests_per_minute=float(per_minute),
         failed_export_wait_seconds=float(failed_wait),
         max_csv_line_bytes=int(max_csv_line),
+        max_csv_columns=int(max_csv_columns),
         **bounds,
         batch=batch,
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import typing as t
-from functools import cached_property
+from functools import cached_property, partial
 
 from singer_sdk import Stream, metrics
 from singer_sdk.contrib.msgspec import encoder
@@ -26,6 +26,7 @@ from tap_sei_time_in_status.cancellation import StopSwitch
 from tap_sei_time_in_status.client import ExportApiClient
 from tap_sei_time_in_status.csv_header import missing_columns_effect
 from tap_sei_time_in_status.export_job import CompletedExport, ExportPolicy, ExportRequest
+from tap_sei_time_in_status.log_limits import RepeatedWarnings, short, some
 from tap_sei_time_in_status.periods import period_dates
 from tap_sei_time_in_status.pipeline import ExportPipeline
 from tap_sei_time_in_status.progress import Progress
@@ -222,7 +223,6 @@ class TimeInStatusStream(_WindowedStream):
         self._warned_missing: set[str] = set()
         # The configured statuses the export being read has a column for.
         self._measured: dict[str, str] = {}
-        self._unrecognised_labels: set[str] = set()
         self._export_pipeline: ExportPipeline | None = None
         self._plan: dict[str, list[Window]] = {}
         self._partitions_left = 0
@@ -354,6 +354,7 @@ class TimeInStatusStream(_WindowedStream):
                 self.settings.periods_per_window,
             )
             self._plan = {}
+            recorded = self._recorded_exports()  # before unplanned entries are dropped
             for scope in self.settings.scopes:
                 bookmarks = [stream.bookmark(scope) for stream in self._selected_streams()]
                 bookmark = None if None in bookmarks else min(t.cast("list[dt.date]", bookmarks))
@@ -382,6 +383,7 @@ class TimeInStatusStream(_WindowedStream):
                 max_in_flight=self.settings.max_concurrent_exports,
                 on_created=self._note_in_flight,
                 in_flight=self._in_flight_from_state(),
+                recorded=recorded,
                 max_run_seconds=self.settings.max_run_seconds,
                 workdir=self.owner.temp_area.run_dir(),
                 stop=self.owner.stop_switch,
@@ -419,9 +421,15 @@ class TimeInStatusStream(_WindowedStream):
         found: dict[ExportRequest, str] = {}
         for scope in self.settings.scopes:
             state = self.get_context_state(scope.context)
+            dropped = RepeatedWarnings(self.logger, f"stream {self.name!r}, partition {scope}")
             entries = partition_state.in_flight_entries(
-                state, self.name, scope, self.logger.warning, secret_in=self._guard.contains
+                state,
+                self.name,
+                scope,
+                dropped.of_kind("in-flight entries dropped").warning,
+                secret_in=self._guard.contains,
             )
+            dropped.close()
             for entry in entries:
                 window = Window(
                     dt.date.fromisoformat(entry["window_start"]),
@@ -431,6 +439,16 @@ class TimeInStatusStream(_WindowedStream):
                 if entry.get("request_digest") == request.digest():
                     found[request] = entry["export_id"]
         return found
+
+    def _recorded_exports(self) -> list[tuple[str, ExportRequest]]:
+        """Every export id the incoming state holds in flight, with the window it is for."""
+        return [
+            (export_id, ExportRequest.for_window(self.settings, scope, Window(start, end)))
+            for scope in self.settings.scopes
+            for export_id, start, end in partition_state.recorded_exports(
+                self.get_context_state(scope.context)
+            )
+        ]
 
     def _note_in_flight(self, request: ExportRequest, export_id: str) -> None:
         """Put a new export in the state before it is polled, so a restart can resume it."""
@@ -447,6 +465,8 @@ class TimeInStatusStream(_WindowedStream):
 
     def _records(self, completed: CompletedExport) -> t.Iterator[dict[str, t.Any]]:
         window = completed.request.window
+        where = f"{completed.request} export {completed.export_id}"
+        repeated = RepeatedWarnings(self.logger, where)
         static = {
             "scope_type": completed.request.scope.scope_type,
             "scope_id": completed.request.scope.scope_id,
@@ -457,51 +477,44 @@ class TimeInStatusStream(_WindowedStream):
             "terminal_date_column": self.settings.terminal_date_column,
             "export_id": completed.export_id,
         }
-        return read_records(
-            completed.csv_path,
-            status_columns=list(self._statuses.values()),
-            sprint=self.settings.aggregation_level == "sprint",
-            export_id=completed.export_id,
-            static_fields=static,
-            on_header=self._note_header,
-            period_dates=self._period_dates_of(window),
-            guard=self._guard,
-            max_line_bytes=self.settings.max_csv_line_bytes,
-        )
+        try:
+            yield from read_records(
+                completed.csv_path,
+                status_columns=list(self._statuses.values()),
+                sprint=self.settings.aggregation_level == "sprint",
+                export_id=completed.export_id,
+                static_fields=static,
+                on_header=self._note_header,
+                period_dates=partial(self._period_dates, window=window, log=repeated),
+                guard=self._guard,
+                max_line_bytes=self.settings.max_csv_line_bytes,
+                max_columns=self.settings.max_csv_columns,
+            )
+        finally:
+            repeated.close()
 
-    def _period_dates_of(self, window: Window) -> t.Callable[[str], tuple[str | None, str | None]]:
-        """Per window, each distinct label is dated once (rows repeat labels)."""
-        known: dict[str, tuple[str | None, str | None]] = {}
-
-        def dates_of(label: str) -> tuple[str | None, str | None]:
-            found = known.get(label)
-            if found is None:
-                found = known[label] = self._period_dates(label, window)
-            return found
-
-        return dates_of
-
-    def _period_dates(self, label: str, window: Window) -> tuple[str | None, str | None]:
+    def _period_dates(
+        self, label: str, *, window: Window, log: RepeatedWarnings
+    ) -> tuple[str | None, str | None]:
+        """Called once per distinct label of a window (the parser keeps its answer)."""
         dates = period_dates(label, self.settings.granularity, window)
         if dates is None:
-            if label not in self._unrecognised_labels:
-                self._unrecognised_labels.add(label)
-                self.logger.warning(
-                    "Period label %r (granularity %s, window %s) is not one the tap can "
-                    "date: period_start and period_end are null for it",
-                    label,
-                    self.settings.granularity,
-                    window,
-                )
+            log.note(
+                "period labels the tap cannot date",
+                "Period label %r (granularity %s, window %s) is not one the tap can "
+                "date: period_start and period_end are null for it",
+                short(label),
+                self.settings.granularity,
+                window,
+            )
             return None, None
         return dates[0].isoformat(), dates[1].isoformat()
 
     def _note_header(self, parser: RecordParser) -> None:
         """Say, once per sync, which columns an export adds and which it lacks."""
+        lacking = set(parser.missing_columns)
         self._measured = {
-            status: column
-            for status, column in self._statuses.items()
-            if column not in parser.missing_columns
+            status: column for status, column in self._statuses.items() if column not in lacking
         }
         new = [c for c in parser.additional_columns if c not in self._logged_additional]
         if new:
@@ -509,7 +522,7 @@ class TimeInStatusStream(_WindowedStream):
             self.logger.info(
                 "Export %s has column(s) not in the schema, kept in additional_columns: %s",
                 parser.export_id,
-                ", ".join(new),
+                some(new),
             )
             if self.selected and any(m.flattening_enabled for m in self.stream_maps):
                 self._declare_additional_columns(new)
