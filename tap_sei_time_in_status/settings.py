@@ -433,7 +433,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     errors: list[str] = []
     today = today or dt.datetime.now(dt.timezone.utc).date()
 
-    api_key = _text(config, "api_key", errors)
+    api_key = _api_key(config, errors)
     org = _text(config, "org_identifier", errors)
     project = _text(config, "project_identifier", errors)
     base_url = _base_url(config.get("base_url") or DEFAULT_BASE_URL, errors)
@@ -560,6 +560,24 @@ def _text(config: t.Mapping[str, t.Any], name: str, errors: list[str]) -> str:
         errors.append(f"{name} is required and must be a non-empty string.")
         return ""
     return value.strip()
+
+
+def _api_key(config: t.Mapping[str, t.Any], errors: list[str]) -> str:
+    """The key, which must fit an HTTP header; the message never shows it."""
+    key = _text(config, "api_key", errors)
+    if key and not all(_header_safe(ord(c)) for c in key):
+        errors.append(
+            "api_key holds a character that cannot be sent in an HTTP header (a control "
+            "character such as a line break, or one outside Latin-1); check that the whole "
+            "key, and only the key, was copied."
+        )
+        return ""
+    return key
+
+
+def _header_safe(code: int) -> bool:
+    """Printable ASCII, space, tab or Latin-1 letters: what http.client sends as is."""
+    return code == 0x09 or 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF
 
 
 def _base_url(value: t.Any, errors: list[str]) -> str:  # noqa: ANN401
