@@ -21,6 +21,7 @@ from tap_sei_time_in_status.settings_schema import (
     AGGREGATION_LEVELS,
     DEFAULT_BASE_URL,
     DEFAULT_BATCH_SIZE_ROWS,
+    DEFAULT_MAX_CSV_COLUMNS,
     DEFAULT_STATUSES,
     GRANULARITIES,
     TERMINAL_DATE_COLUMNS,
@@ -113,6 +114,8 @@ class Settings(CatalogSettings):
     failed_export_wait_seconds: float = 30.0
     # Trust limits (issue 10).
     max_csv_line_bytes: int = 1 << 20
+    # Trust, round two (issue 18).
+    max_csv_columns: int = DEFAULT_MAX_CSV_COLUMNS
     # Bounds in time and space (issue 10).
     min_download_bytes_per_second: float = 1024.0
     max_request_retry_seconds: float = 300.0
@@ -166,7 +169,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     errors: list[str] = []
     today = today or dt.datetime.now(dt.timezone.utc).date()
 
-    api_key = _text(config, "api_key", errors)
+    api_key = _api_key(config, errors)
     org = _text(config, "org_identifier", errors)
     project = _text(config, "project_identifier", errors)
     base_url = _base_url(config.get("base_url") or DEFAULT_BASE_URL, errors)
@@ -204,6 +207,9 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
     per_minute = _number(config, "max_requests_per_minute", 600, errors)
     failed_wait = _number(config, "failed_export_wait_seconds", 30, errors, allow_zero=True)
     max_csv_line = _number(config, "max_csv_line_bytes", 1 << 20, errors, integer=True)
+    max_csv_columns = _number(
+        config, "max_csv_columns", DEFAULT_MAX_CSV_COLUMNS, errors, integer=True
+    )
     bounds = _bounds(config, errors)
     batch = _batch(config, errors)
 
@@ -236,6 +242,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         max_requests_per_minute=float(per_minute),
         failed_export_wait_seconds=float(failed_wait),
         max_csv_line_bytes=int(max_csv_line),
+        max_csv_columns=int(max_csv_columns),
         **bounds,
         batch=batch,
     )
@@ -289,6 +296,24 @@ def _text(config: t.Mapping[str, t.Any], name: str, errors: list[str]) -> str:
         errors.append(f"{name} is required and must be a non-empty string.")
         return ""
     return value.strip()
+
+
+def _api_key(config: t.Mapping[str, t.Any], errors: list[str]) -> str:
+    """The key, which must fit an HTTP header; the message never shows it."""
+    key = _text(config, "api_key", errors)
+    if key and not all(_header_safe(ord(c)) for c in key):
+        errors.append(
+            "api_key holds a character that cannot be sent in an HTTP header (a control "
+            "character such as a line break, or one outside Latin-1); check that the whole "
+            "key, and only the key, was copied."
+        )
+        return ""
+    return key
+
+
+def _header_safe(code: int) -> bool:
+    """Printable ASCII, space, tab or Latin-1 letters: what http.client sends as is."""
+    return code == 0x09 or 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF
 
 
 def _base_url(value: t.Any, errors: list[str]) -> str:  # noqa: ANN401

@@ -16,6 +16,9 @@ TERMINAL_DATE_COLUMNS = ("issue_resolved_at", "version_release_date")
 DEFAULT_STATUSES = ("In Progress", "In Review", "QA", "Done")
 DEFAULT_BASE_URL = "https://app.harness.io/prod1/sei/api"
 DEFAULT_BATCH_SIZE_ROWS = 10_000
+#: Far more columns than a time-in-status export has (one per status), few enough for logs
+#: and targets.
+DEFAULT_MAX_CSV_COLUMNS = 10_000
 
 
 def config_jsonschema() -> dict[str, t.Any]:
@@ -263,6 +266,15 @@ def config_jsonschema() -> dict[str, t.Any]:
             title="Max CSV line (bytes)",
             description="Longest line (and longest cell) of an export's CSV the tap reads; "
             "a longer one stops the window before it is held in memory.",
+        ),
+        # Trust, round two (issue 18).
+        th.Property(
+            "max_csv_columns",
+            th.IntegerType,
+            default=DEFAULT_MAX_CSV_COLUMNS,
+            title="Max CSV columns",
+            description="Most columns an export's CSV header may have; a wider one stops "
+            "the window before any row is read.",
         ),
         # BATCH output (issue 12).
         th.Property(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import typing as t
-from functools import cached_property
+from functools import cached_property, partial
 
 from singer_sdk import Stream, metrics
 from singer_sdk.contrib.msgspec import encoder
@@ -280,7 +280,7 @@ class TimeInStatusStream(_WindowedStream):
             stream.new_window()
         long = self.by_status
         rows = 0
-        for record in self._reader.records(completed, self._periods.for_window(request.window)):
+        for record in self._reader.records(completed):
             rows += 1
             if long is not None:
                 for long_record in long_records(record, self._header_notes.measured):
@@ -326,6 +326,9 @@ class TimeInStatusStream(_WindowedStream):
         if self._exports is not None:
             return self._exports
         plan = SyncPlan.from_bookmarks(self.settings, self._earliest_bookmark, self.logger)
+        recorded = self._in_flight.recorded(  # before unplanned entries are dropped
+            self.settings.scopes, partial(ExportRequest.for_window, self.settings)
+        )
         resume, changed = self._in_flight.resumable(plan.requests)
         if changed:
             self.state_manager.is_flushed = False
@@ -341,6 +344,7 @@ class TimeInStatusStream(_WindowedStream):
             max_in_flight=self.settings.max_concurrent_exports,
             on_created=self._note_in_flight,
             in_flight=resume,
+            recorded=recorded,
             max_run_seconds=self.settings.max_run_seconds,
             workdir=self.owner.temp_area.run_dir(),
             stop=self.owner.stop_switch,
@@ -386,16 +390,14 @@ class TimeInStatusStream(_WindowedStream):
         return HeaderNotes(self.logger, self.catalog_settings.status_columns)
 
     @cached_property
-    def _periods(self) -> PeriodDating:
-        return PeriodDating(self.settings.granularity, self.logger)
-
-    @cached_property
     def _reader(self) -> ExportReader:
         return ExportReader(
             status_columns=list(self.catalog_settings.status_columns.values()),
             sprint=self.settings.aggregation_level == "sprint",
             guard=self._guard,
+            periods=PeriodDating(self.settings.granularity, self.logger),
             max_line_bytes=self.settings.max_csv_line_bytes,
+            max_columns=self.settings.max_csv_columns,
             on_header=self._note_header,
         )
 

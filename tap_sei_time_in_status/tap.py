@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import sys
 import threading
@@ -30,6 +31,11 @@ from tap_sei_time_in_status.api.secrets_guard import SecretGuard, install_redact
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export.connection_test import run_connection_test
 from tap_sei_time_in_status.export.temp_area import TempArea
+from tap_sei_time_in_status.input_files import (
+    check_state_shape,
+    parse_json_object,
+    read_json_object_file,
+)
 from tap_sei_time_in_status.settings import (
     CatalogSettings,
     Settings,
@@ -127,14 +133,37 @@ class TapSeiTimeInStatus(Tap):
         state: t.IO[str] | None = None,
         catalog: t.IO[str] | None = None,
     ) -> None:
-        """Run as singer-sdk does, but report an actionable error as one line, exit code 1."""
+        """Run as singer-sdk does, but report an actionable error as one line, exit code 1.
+
+        The `--state` and `--catalog` files are read here first: one that is not a JSON
+        object (or, for the state, not a Singer state) is such an error.
+        """
         try:
+            state = _checked_json(state, "--state", state=True)
+            catalog = _checked_json(catalog, "--catalog")
             super().invoke(
                 about=about, about_format=about_format, config=config, state=state, catalog=catalog
             )
         except SeiTapError as e:
             cls.logger.error("%s", e)  # noqa: TRY400 - the message is the whole story
             sys.exit(1)
+
+    @classmethod
+    @override
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:
+        """Read the `--config` files as singer-sdk does, once each is known to be an object.
+
+        singer-sdk reads them while parsing the command line, before `invoke`: a file that is
+        not a JSON object is reported here, in one line, and the run exits 1.
+        """
+        try:
+            for path in value:
+                if path != "ENV":
+                    read_json_object_file(path, "--config")
+        except SeiTapError as e:
+            cls.logger.error("%s", e)  # noqa: TRY400 - the message is the whole story
+            ctx.exit(1)
+        return super().cb_config(ctx, param, value)
 
     @classmethod
     @override
@@ -218,6 +247,22 @@ class TapSeiTimeInStatus(Tap):
             TimeInStatusStream(self, self.catalog_settings),
             TimeInStatusByStatusStream(self, self.catalog_settings),
         ]
+
+
+def _checked_json(file: t.IO[str] | None, option: str, *, state: bool = False) -> t.IO[str] | None:
+    """The file's text again, once it is known to hold a JSON object (and a Singer state)."""
+    if file is None:
+        return None
+    what = f"{option} {getattr(file, 'name', '')}".rstrip()
+    try:
+        text = file.read()
+    except UnicodeDecodeError as e:
+        msg = f"{what} is not UTF-8 text ({e.reason} at byte {e.start:,})"
+        raise SeiTapError(msg) from None
+    value = parse_json_object(text, what)
+    if state:
+        check_state_shape(value, what)
+    return io.StringIO(text)
 
 
 def _exit_now(code: int, temp_area: TempArea) -> None:

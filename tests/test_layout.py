@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "tap_sei_time_in_status"
 NAME = PACKAGE.name
 #: Lowest first; a module may import its own layer and the ones before it.
 LAYERS = [
-    ("errors", "url_secrets"),
+    ("errors", "url_secrets", "log_limits"),
     ("settings_schema",),
     ("settings",),
     ("windows",),
@@ -25,6 +25,7 @@ LAYERS = [
     ("parsing",),
     ("output",),
     ("streams",),
+    ("input_files",),
     ("tap", "__main__", "__init__"),
 ]
 
@@ -78,6 +79,8 @@ def test_the_top_holds_only_the_entry_points_and_the_foundation() -> None:
         "__init__",
         "__main__",
         "errors",
+        "input_files",
+        "log_limits",
         "settings",
         "settings_schema",
         "streams",

@@ -8,7 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_sei_time_in_status.parsing.periods import parse_period_label, period_dates
+from tap_sei_time_in_status.parsing.periods import (
+    PeriodOutsideWindowError,
+    parse_period_label,
+    period_dates,
+)
 from tap_sei_time_in_status.sandbox.data import period_label
 from tap_sei_time_in_status.settings import Granularity
 from tap_sei_time_in_status.settings_schema import GRANULARITIES
@@ -188,15 +192,26 @@ def test_no_period_when_the_window_holds_several_or_does_not_start_one() -> None
     assert period_dates("?", "daily", Window(D(9999, 12, 31), D(9999, 12, 31))) is None
 
 
-def test_a_label_outside_the_window_is_not_trusted() -> None:
-    # Falls back to the window's single period...
-    assert period_dates("Jan 2025", "monthly", Window(D(2024, 3, 1), D(2024, 3, 31))) == (
-        D(2024, 3, 1),
-        D(2024, 3, 31),
-    )
-    # ...or to None when the window holds several.
-    assert period_dates("Jan 2025", "monthly", Window(D(2024, 1, 1), D(2024, 3, 31))) is None
-    assert period_dates("2026-W10", "weekly", Window(D(2026, 1, 5), D(2026, 2, 1))) is None
+@pytest.mark.parametrize(
+    ("label", "granularity", "window"),
+    [
+        # A single-period window would once have lent its dates to the row.
+        ("Jan 2025", "monthly", Window(D(2024, 3, 1), D(2024, 3, 31))),
+        ("Jan 2025", "monthly", Window(D(2024, 1, 1), D(2024, 3, 31))),
+        ("2026-W10", "weekly", Window(D(2026, 1, 5), D(2026, 2, 1))),
+        # The week just before, and just after, the window.
+        ("2026-W01", "weekly", Window(D(2026, 1, 5), D(2026, 1, 11))),
+        ("2026-W03", "weekly", Window(D(2026, 1, 5), D(2026, 1, 11))),
+        ("2026-01-04", "daily", Window(D(2026, 1, 5), D(2026, 1, 11))),
+    ],
+)
+def test_a_label_outside_the_window_is_refused_naming_label_and_window(
+    label: str, granularity: Granularity, window: Window
+) -> None:
+    with pytest.raises(PeriodOutsideWindowError) as refused:
+        period_dates(label, granularity, window)
+    assert repr(label) in str(refused.value)
+    assert str(window) in str(refused.value)
 
 
 dates = st.dates(min_value=D(2000, 1, 1), max_value=D(2100, 12, 31))

@@ -301,3 +301,100 @@ def test_sprint_is_part_of_the_key(tmp_path: Path) -> None:
     assert len(parse(tmp_path / "s.csv", text, sprint=True)) == 2
     with pytest.raises(CsvFormatError, match="sprint='S1'"):
         parse(tmp_path / "s2.csv", text + "Q1 2026,T,E/T,1,1,1,2,S1\n", sprint=True)
+
+
+# --- cells a warehouse cannot hold, or that mean nothing (issue 18) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "column"),
+    [
+        ("\u0661\u0662", "total_issues"),  # Arabic-Indic: int() reads 12
+        ("\uff11\uff12", "total_issues"),  # full-width
+        ("\u0967\u0968.5", "in_progress_hours"),  # Devanagari: float() reads 12.5
+        ("\u00a012.5", "in_progress_hours"),  # padded with a no-break space
+        ("1_2", "total_issues"),
+    ],
+)
+def test_digits_outside_ascii_are_not_numbers(tmp_path: Path, cell: str, column: str) -> None:
+    cells = {"total_issues": "1", "in_progress_hours": "1"} | {column: cell}
+    text = f"{HEADER}\nJan 2026,T,E/T,{cells['total_issues']},{cells['in_progress_hours']},1,2\n"
+    with pytest.raises(CsvFormatError, match=rf"line 2, column '{column}': .* is not a number"):
+        parse(tmp_path / "u.csv", text)
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ("-1,1,1,2", "total_issues"),
+        ("-1.0,1,1,2", "total_issues"),
+        ("1,-0.5,1,2", "in_progress_hours"),
+        ("1,1,-1e3,2", "qa_hours"),
+        ("1,1,1, -2 ", "total_lead_time_hours"),
+    ],
+)
+def test_negative_hours_and_counts_are_refused(tmp_path: Path, row: str, column: str) -> None:
+    text = f"{HEADER},to_do_hours\nJan 2026,T,E/T,{row},0\n"
+    with pytest.raises(CsvFormatError, match=rf"line 2, column '{column}': .* is negative"):
+        parse(tmp_path / "n.csv", text)
+    with pytest.raises(CsvFormatError, match=r"column 'to_do_hours': '-3' is negative"):
+        parse(tmp_path / "x.csv", f"{HEADER},to_do_hours\nJan 2026,T,E/T,1,1,1,2,-3\n")
+
+
+def test_zero_with_a_sign_and_plus_signs_are_numbers(tmp_path: Path) -> None:
+    [record] = parse(tmp_path / "z.csv", f"{HEADER}\nJan 2026,T,E/T,+3,-0,+0.5, 2 \n")
+    assert (record["total_issues"], record["in_progress_hours"]) == (3, 0.0)
+    assert (record["qa_hours"], record["total_lead_time_hours"]) == (0.5, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (f"{HEADER}\nJan 2026,T\0am,E/T,1,1,1,2\n", "line 2, column 'team'"),
+        (
+            f"{HEADER},owner\nJan 2026,T,E/T,1,1,1,2,a\nJan 2026,U,E/U,1,1,1,2,\0\n",
+            "line 3, column 'owner'",
+        ),
+        (f'{HEADER}\nJan 2026,"T\n\0",E/T,1,1,1,2\n', "line 3, column 'team'"),
+        (f"{HEADER}\nJan 2026,T,E/T,1,1\0,1,2\n", "line 2, column 'in_progress_hours'"),
+        (f"{HEADER},\0\nJan 2026,T,E/T,1,1,1,2,x\n", "line 1:"),
+    ],
+)
+def test_a_nul_byte_anywhere_names_its_line_and_column(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    with pytest.raises(CsvFormatError, match=rf"export exp_1, {where}.* a NUL byte"):
+        parse(tmp_path / "nul.csv", text)
+
+
+@pytest.mark.parametrize("extra", [40, 5000])
+def test_rows_of_many_number_columns_are_checked_alike(tmp_path: Path, extra: int) -> None:
+    names = ",".join(f"s{i}_hours" for i in range(extra))
+    cells = ",".join(["1.5"] * extra)
+    good = f"{HEADER},{names}\nJan 2026,T,E/T,1,1,1,2,{cells}\n"
+    [record] = parse(tmp_path / "w.csv", good)
+    assert len(record["additional_columns"]) == extra
+    for bad, problem in (("x", "is not a number"), ("-1", "is negative")):
+        last = ",".join(["1.5"] * (extra - 1) + [bad])
+        with pytest.raises(CsvFormatError, match=rf"column 's{extra - 1}_hours': .*{problem}"):
+            parse(tmp_path / "w2.csv", f"{HEADER},{names}\nJan 2026,T,E/T,1,1,1,2,{last}\n")
+
+
+def test_a_header_beyond_max_columns_is_refused_naming_a_few(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text(f"{HEADER},{','.join(f'c{i}' for i in range(200))}\n")
+    with pytest.raises(
+        CsvFormatError, match=r"207 columns, more than max_csv_columns \(100\)"
+    ) as e:
+        list(
+            read_records(
+                path,
+                status_columns=STATUS_COLUMNS,
+                sprint=False,
+                export_id="exp_1",
+                static_fields=STATIC,
+                max_columns=100,
+            )
+        )
+    assert "and 187 more" in str(e.value)
+    assert len(str(e.value)) < 1000

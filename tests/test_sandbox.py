@@ -864,3 +864,112 @@ def test_cli_dialect_switches() -> None:
     assert not defaults.rich_answers
     with pytest.raises(ValueError, match="header_case"):
         SandboxConfig(header_case="camel")  # type: ignore[arg-type]
+
+
+# -- trust, round two (issue 18): answers that move data, or that no warehouse can hold ------
+
+
+def test_other_window_export_answers_a_create_with_another_windows_export(
+    server: SandboxServer, client: Client
+) -> None:
+    first = client.completed_export(TEAM_BODY)
+    later = {**TEAM_BODY, "dateRange": {"start": "2026-04-01", "end": "2026-06-30"}}
+    server.set_faults([Fault("create", "other_window_export", times=2)])
+    answer = client.create(later).json()
+    assert answer["exportId"] == first
+    assert answer["status"] == "COMPLETED"
+    assert len(server.exports_created()) == 1, "its own export was never kept"
+    assert client.create(TEAM_BODY).json()["exportId"] == first, "the same request: itself"
+    own = client.create(later).json()["exportId"]  # worn off
+    assert own != first
+    with pytest.raises(ValueError, match="only applies to creates"):
+        Fault("poll", "other_window_export")
+
+
+def test_other_window_export_with_process_keeps_the_export_it_hides(
+    server: SandboxServer, client: Client
+) -> None:
+    first = client.completed_export(TEAM_BODY)
+    later = {**TEAM_BODY, "dateRange": {"start": "2026-04-01", "end": "2026-06-30"}}
+    server.set_faults([Fault("create", "other_window_export", process=True)])
+    assert client.create(later).json()["exportId"] == first
+    assert len(server.exports_created()) == 2
+
+
+def test_other_window_export_with_nothing_to_mix_up_serves_the_create(
+    server: SandboxServer, client: Client
+) -> None:
+    server.set_faults([Fault("create", "other_window_export")])
+    answer = client.create(TEAM_BODY)
+    assert answer.status_code == 201
+    assert answer.json()["status"] == "QUEUED"
+
+
+def _damaged(server: SandboxServer, client: Client, kind: Any, body: dict[str, Any]) -> Any:
+    export_id = client.completed_export(body)
+    header, rows = expected_rows(body, server.config)
+    server.set_faults([Fault("download", kind)])
+    raw = gzip.decompress(client.download(export_id).content)
+    clean = client.download(export_id)  # the fault has worn off
+    assert csv_of(gzip.decompress(clean.content)) == (header, rows)
+    return header, rows, raw
+
+
+def test_other_window_labels_are_the_previous_windows(
+    server: SandboxServer, client: Client
+) -> None:
+    header, rows, raw = _damaged(server, client, "other_window_labels", TEAM_BODY)
+    got_header, got = csv_of(raw)
+    assert got_header == header
+    # TEAM_BODY spans Nov 2025 .. Mar 2026, 5 months: each label moves 5 months back.
+    moved = {"Nov 2025": "Jun 2025", "Dec 2025": "Jul 2025", "Jan 2026": "Aug 2025"}
+    moved |= {"Feb 2026": "Sep 2025", "Mar 2026": "Oct 2025"}
+    assert [r["granularity"] for r in got] == [moved[r["granularity"]] for r in rows]
+    assert [{**r, "granularity": ""} for r in got] == [{**r, "granularity": ""} for r in rows]
+
+
+def test_undatable_labels_are_each_rows_own(server: SandboxServer, client: Client) -> None:
+    _, rows, raw = _damaged(server, client, "undatable_labels", ORG_BODY)
+    _, got = csv_of(raw)
+    assert [r["granularity"] for r in got] == [f"Period {n}" for n in range(1, len(rows) + 1)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "column", "damaged"),
+    [
+        ("nul_in_cell", "team", lambda cell: f"{cell[:2]}\0{cell[2:]}"),
+        ("negative_count", "total_issues", lambda cell: f"-{cell}"),
+        (
+            "non_ascii_digits",
+            "total_issues",
+            lambda cell: "".join(chr(0x660 + int(c)) for c in cell),
+        ),
+    ],
+)
+def test_cell_damage_of_the_last_row(
+    server: SandboxServer, client: Client, kind: Any, column: str, damaged: Any
+) -> None:
+    _, rows, raw = _damaged(server, client, kind, ORG_BODY)
+    _, got = csv_of(raw)
+    assert got[:-1] == rows[:-1]
+    assert got[-1] == {**rows[-1], column: damaged(rows[-1][column])}
+
+
+def test_negative_hours_in_the_last_row(server: SandboxServer, client: Client) -> None:
+    _, rows, raw = _damaged(server, client, "negative_hours", ORG_BODY)
+    _, got = csv_of(raw)
+    changed = {k: (v, got[-1][k]) for k, v in rows[-1].items() if got[-1][k] != v}
+    [(before, after)] = changed.values()
+    assert after == f"-{before or '1.5'}"
+    assert next(iter(changed)).endswith("_hours")
+
+
+def test_wide_header_adds_empty_columns(server: SandboxServer, client: Client) -> None:
+    header, rows, raw = _damaged(server, client, "wide_header", TEAM_BODY)
+    lines = list(csv.reader(io.StringIO(raw.decode(), newline="")))
+    assert lines[0][: len(header)] == header
+    assert len(lines[0]) == len(header) + 150_000
+    assert len(set(lines[0])) == len(lines[0])
+    assert sum(name.endswith("_hours") for name in lines[0][len(header) :]) == 75_000
+    assert all(line[len(header) :] == [""] * 150_000 for line in lines[1:])
+    assert len(lines) == len(rows) + 1

@@ -35,6 +35,7 @@ from tap_sei_time_in_status.api.retries import (
 )
 from tap_sei_time_in_status.api.secrets_guard import KeyInValueError, SecretGuard
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.log_limits import WarningSink
 from tap_sei_time_in_status.url_secrets import redact_url
 
 __all__ = [
@@ -208,23 +209,29 @@ class ExportApiClient:
         self.close()
 
     def create_export(
-        self, body: dict[str, t.Any], *, deadline: float | None = None
+        self,
+        body: dict[str, t.Any],
+        *,
+        deadline: float | None = None,
+        log: WarningSink | None = None,
     ) -> ExportStatus:
         """POST an export; the answer may already be COMPLETED for a duplicate request.
 
         An answer with an `exportId` but no `status` (the API family writes those for a new
         job and for an existing export reused) has the status `NO_STATUS`: poll it.
         """
-        answer = self._call("POST", EXPORTS_PATH, json_body=body, deadline=deadline)
+        answer = self._call("POST", EXPORTS_PATH, json_body=body, deadline=deadline, log=log)
         return self._status(*answer, status_required=False)
 
-    def get_export(self, export_id: str, *, deadline: float | None = None) -> ExportStatus:
+    def get_export(
+        self, export_id: str, *, deadline: float | None = None, log: WarningSink | None = None
+    ) -> ExportStatus:
         """GET the export's current status; `ExportMismatchError` if it is another export's.
 
         Export ids are Base36, so `exp_9f0a1b2c` and `EXP_9F0A1B2C` name the same export.
         """
         path = f"{EXPORTS_PATH}/{id_segment(export_id)}"
-        response, body = self._call("GET", path, deadline=deadline)
+        response, body = self._call("GET", path, deadline=deadline, log=log)
         status = self._status(response, body, export_id=export_id)
         if status.export_id.casefold() != export_id.casefold():
             msg = (
@@ -241,6 +248,7 @@ class ExportApiClient:
         *,
         expected_size: int | None = None,
         deadline: float | None = None,
+        log: WarningSink | None = None,
     ) -> int:
         """Stream the export's file, as sent (gzip stays gzip), into `sink`; return its size.
 
@@ -281,7 +289,7 @@ class ExportApiClient:
                 raise DownloadSizeError(msg)
             return progress.received
 
-        return self._with_retries(attempt, deadline)
+        return self._with_retries(attempt, deadline, log)
 
     def _start_body(
         self,
@@ -375,6 +383,7 @@ class ExportApiClient:
         *,
         json_body: dict[str, t.Any] | None = None,
         deadline: float | None = None,
+        log: WarningSink | None = None,
     ) -> tuple[requests.Response, bytes]:
         what = f"{method} {redact_url(self.base_url + path)}"
 
@@ -390,7 +399,7 @@ class ExportApiClient:
                 self._limits.check_json(len(body), what)
                 return response, body
 
-        return self._with_retries(attempt, deadline)
+        return self._with_retries(attempt, deadline, log)
 
     def _read_bounded(self, response: requests.Response, limit: int) -> bytes:
         """At most `limit` + 1 bytes of the (decoded) body: enough to tell it is too large."""
@@ -410,9 +419,16 @@ class ExportApiClient:
             raise SeiApiError(self._redact(msg)) from None
         return b"".join(parts)[: limit + 1]
 
-    def _with_retries(self, attempt: t.Callable[[], _T], deadline: float | None) -> _T:
+    def _with_retries(
+        self, attempt: t.Callable[[], _T], deadline: float | None, log: WarningSink | None = None
+    ) -> _T:
+        """`log` takes the retries' warnings (a window's capped ones); default the logger."""
         return with_retries(
-            attempt, self._retry, sleep=self._stop.sleep, logger=self._logger, deadline=deadline
+            attempt,
+            self._retry,
+            sleep=self._stop.sleep,
+            logger=log or self._logger,
+            deadline=deadline,
         )
 
     def _request(

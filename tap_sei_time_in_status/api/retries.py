@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import backoff
 
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.log_limits import WarningSink
 
 _T = t.TypeVar("_T")
 
@@ -85,7 +86,7 @@ def with_retries(
     policy: RetryPolicy,
     *,
     sleep: t.Callable[[float], None],
-    logger: logging.Logger,
+    logger: logging.Logger | WarningSink,
     deadline: float | None = None,
     clock: t.Callable[[], float] = time.monotonic,
 ) -> _T:

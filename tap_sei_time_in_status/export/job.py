@@ -1,7 +1,8 @@
 """The lifecycle of one window's export: create, poll until done, download, decompress.
 
-An `ExportJob` holds no global state and shares only the (thread-safe) client, so several
-can run at once.
+An `ExportJob` shares only the (thread-safe) client and the run's `ExportOwners` (which
+window each export id answers for), so several can run at once. Its warnings that can
+repeat (retries, attempts, corrupt downloads) are capped per window.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from tap_sei_time_in_status.export.downloads import (
     private_temp_file,
     to_plain_csv,
 )
+from tap_sei_time_in_status.export.owners import ExportOwners
 from tap_sei_time_in_status.export.poll_schedule import PollSchedule
 from tap_sei_time_in_status.export.temp_area import local_disk_error
+from tap_sei_time_in_status.log_limits import RepeatedWarnings, WarningSink
 from tap_sei_time_in_status.settings import Scope, Settings
 from tap_sei_time_in_status.windows import Window
 
@@ -201,27 +204,44 @@ class ExportJob:
     sleep: t.Callable[[float], None] = time.sleep
     #: When the window's export work must stop (a `clock` time); None: never.
     deadline: float | None = None
+    #: Which window each export id of the run answers for; None: not checked.
+    owners: ExportOwners | None = None
     polls: int = field(default=0, init=False)
     exports_created: int = field(default=0, init=False)
     _started: float = field(default=0.0, init=False)
+    _repeated: RepeatedWarnings = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._started = self.clock()  # seconds in the logs count from the job's creation
+        self._repeated = RepeatedWarnings(self.logger, str(self.request))
 
     def start(self) -> ExportStatus:
-        """Create the export (the first attempt); the answer may already be COMPLETED."""
-        with self._about_this_window():
-            self._check_deadline()
-            try:
-                created = self.client.create_export(self.request.body(), deadline=self.deadline)
-            except SeiApiError as e:
-                raise scope_error(self.request.scope, e) from None
-        self.exports_created += 1
-        self._log(created.export_id, f"created, {created.status}", created.message)
+        """Create the export (the first attempt); the answer may already be COMPLETED.
+
+        An id the run (or the incoming state) has for another window stops the window.
+        """
+        try:
+            with self._about_this_window():
+                self._check_deadline()
+                try:
+                    created = self.client.create_export(
+                        self.request.body(), deadline=self.deadline, log=self._retry_log
+                    )
+                except SeiApiError as e:
+                    raise scope_error(self.request.scope, e) from None
+            self.exports_created += 1
+            self._log(created.export_id, f"created, {created.status}", created.message)
+            if self.owners is not None:
+                self.owners.claim(created.export_id, self.request)
+        except BaseException:
+            self._repeated.close()
+            raise
         return created
 
     def resume(self, export_id: str) -> ExportStatus | None:
         """The status of an export an earlier run left in flight, or None if it is gone."""
+        if self.owners is not None:
+            self.owners.claim(export_id, self.request)
         try:
             with self._about_this_window():
                 status = self._poll(export_id)
@@ -236,8 +256,16 @@ class ExportJob:
 
         `first` is the answer of `start` or `resume`; without it the job starts by creating.
         """
-        with self._about_this_window():
-            return self._attempts(first)
+        try:
+            with self._about_this_window():
+                return self._attempts(first)
+        finally:
+            self._repeated.close()  # the count of the warnings not shown
+
+    @property
+    def _retry_log(self) -> WarningSink:
+        """Where the client's retry warnings of this window go: capped with the rest."""
+        return self._repeated.of_kind("request retries")
 
     def _attempts(self, first: ExportStatus | None) -> CompletedExport:
         failures: list[str] = []
@@ -245,7 +273,8 @@ class ExportJob:
             created = first if first is not None else self.start()
             first = None
             if any(f.startswith(f"{created.export_id} ") for f in failures):
-                self.logger.warning(
+                self._repeated.note(
+                    "exports answered again",
                     "%s: the API answered with the abandoned export %s again (an identical "
                     "request within its duplicate window); waiting on it once more",
                     self.request,
@@ -255,7 +284,8 @@ class ExportJob:
             if final.status == COMPLETED:
                 return self._download(final.export_id, final.size_bytes)
             failures.append(f"{final.export_id} {final.message or final.status}")
-            self.logger.warning(
+            self._repeated.note(
+                "attempts that did not complete",
                 "%s: export %s attempt %d of %d did not complete (%s)",
                 self.request,
                 final.export_id,
@@ -313,7 +343,7 @@ class ExportJob:
     def _poll(self, export_id: str) -> ExportStatus:
         """The export's status; an answer about another export stops this window."""
         try:
-            return self.client.get_export(export_id, deadline=self.deadline)
+            return self.client.get_export(export_id, deadline=self.deadline, log=self._retry_log)
         except ExportMismatchError as e:
             msg = f"{self.request}: {e}"
             raise ExportMismatchError(msg, status_code=e.status_code) from None
@@ -349,7 +379,11 @@ class ExportJob:
             try:
                 with CheckedDownload(raw, self.policy.limits, what) as sink:
                     size = self.client.download_export(
-                        export_id, sink, expected_size=expected_size, deadline=self.deadline
+                        export_id,
+                        sink,
+                        expected_size=expected_size,
+                        deadline=self.deadline,
+                        log=self._retry_log,
                     )
                 to_plain_csv(raw, csv_path, self.policy.limits, what)
             except OSError as e:  # a write to the disk, not the network (the client says so)
@@ -357,7 +391,8 @@ class ExportJob:
                 raise self._local_error(e, directory) from None
             except CorruptDownloadError as e:
                 csv_path.unlink(missing_ok=True)
-                self.logger.warning(
+                self._repeated.note(
+                    "corrupt downloads",
                     "%s: download %d of %d of export %s is corrupt (%s)",
                     self.request,
                     attempt,

@@ -9,7 +9,9 @@ Exports are created (or resumed) on the caller's thread, between windows, so tha
 can record each export id in the state before anything polls it; threads then poll and
 download. A window whose export fails on every attempt is split into halves of whole periods,
 down to a single period; the window's deadline (`window_timeout_seconds`) bounds all of it,
-halves included. A stop (`StopSwitch`) wakes every waiting job.
+halves included. A stop (`StopSwitch`) wakes every waiting job. Every export id the run
+meets is claimed for its window (`ExportOwners`): an id answered for a second window stops
+that window, at its turn, so the windows before it are still emitted and bookmarked.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tap_sei_time_in_status.export.job import (
     ExportPolicy,
     ExportRequest,
 )
+from tap_sei_time_in_status.export.owners import ExportIdReusedError, ExportOwners
 from tap_sei_time_in_status.settings import Granularity
 from tap_sei_time_in_status.windows import split_window
 
@@ -50,6 +53,7 @@ class ExportPipeline:
         max_in_flight: int,
         on_created: OnCreated | None = None,
         in_flight: t.Mapping[ExportRequest, str] | None = None,
+        recorded: t.Iterable[tuple[str, ExportRequest]] = (),
         workdir: Path | None = None,
         max_run_seconds: float | None = None,
         clock: t.Callable[[], float] = time.monotonic,
@@ -61,6 +65,12 @@ class ExportPipeline:
         self._max_in_flight = max_in_flight
         self._on_created = on_created
         self._resume = dict(in_flight or {})
+        # Which window each export id answers for: those the state holds, then the run's.
+        self._owners = ExportOwners()
+        for export_id, request in recorded:
+            self._owners.remember(export_id, request)
+        # Set when a window met another window's export id: nothing after it is created.
+        self._refused = False
         self._workdir = workdir
         self._executor = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="export")
         self._planned: deque[ExportRequest] = deque()
@@ -115,13 +125,21 @@ class ExportPipeline:
         self._started.clear()
 
     def _start_more(self) -> None:
-        while self._planned and len(self._started) < self._max_in_flight:
+        while self._planned and len(self._started) < self._max_in_flight and not self._refused:
             if self._deadline is not None and self._clock() >= self._deadline:
                 self.deadline_reached = True  # no export is created from now on
                 return
             request = self._planned.popleft()
             job = self._job(request, time.monotonic() + self._policy.window_budget_seconds)
-            first = self._first_status(job)
+            try:
+                first = self._first_status(job)
+            except ExportIdReusedError as e:
+                # The window's error, raised at its turn: the windows before it go out first.
+                self._refused = True
+                refused: Future[list[CompletedExport]] = Future()
+                refused.set_exception(e)
+                self._started.append((request, refused))
+                return
             self._started.append((request, self._executor.submit(self._run, job, first)))
 
     def _first_status(self, job: ExportJob) -> ExportStatus:
@@ -174,4 +192,5 @@ class ExportPipeline:
             workdir=self._workdir,
             sleep=self._stop.sleep,  # a wait between polls, cut short by a stop or close
             deadline=deadline,
+            owners=self._owners,
         )

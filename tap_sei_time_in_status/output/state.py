@@ -15,8 +15,10 @@ import typing as t
 from tap_sei_time_in_status.api.export_ids import EXPORT_ID_RULE, is_valid_export_id
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export.job import ExportRequest
+from tap_sei_time_in_status.log_limits import RepeatedWarnings, short
 from tap_sei_time_in_status.parsing.schema import REPLICATION_KEY
 from tap_sei_time_in_status.settings import FIRST_YEAR, Scope
+from tap_sei_time_in_status.windows import Window
 
 IN_FLIGHT_KEY = "in_flight_exports"
 IN_FLIGHT_FIELDS = ("export_id", "window_start", "window_end")
@@ -31,8 +33,8 @@ def check_stream_state(stream_state: t.Mapping[str, t.Any], stream_name: str) ->
     if "replication_key_value" in stream_state:
         msg = (
             f"The state of stream {stream_name!r} holds one stream-wide bookmark "
-            f"({stream_state.get('replication_key')!r} = "
-            f"{stream_state['replication_key_value']!r}); this tap keeps one per partition "
+            f"({_shown(stream_state.get('replication_key'))} = "
+            f"{_shown(stream_state['replication_key_value'])}); this tap keeps one per partition "
             "(team id or org tree) and did not write it. Fix or clear that state rather than "
             "re-syncing silently from start_date."
         )
@@ -48,9 +50,9 @@ def read_bookmark(state: t.Mapping[str, t.Any], stream_name: str, scope: Scope) 
     if key != REPLICATION_KEY or not isinstance(value, str):
         msg = (
             f"The state of stream {stream_name!r}, partition {scope}, holds replication_key "
-            f"{key!r} = {value!r}, which this tap did not write (it writes {REPLICATION_KEY!r} "
-            "as YYYY-MM-DD). Fix or drop that state, e.g. `meltano state clear`, rather than "
-            "re-syncing silently from start_date."
+            f"{_shown(key)} = {_shown(value)}, which this tap did not write (it writes "
+            f"{REPLICATION_KEY!r} as YYYY-MM-DD). Fix or drop that state, e.g. `meltano state "
+            "clear`, rather than re-syncing silently from start_date."
         )
         raise StateError(msg)
     try:
@@ -60,7 +62,7 @@ def read_bookmark(state: t.Mapping[str, t.Any], stream_name: str, scope: Scope) 
     if bookmark is None or bookmark.year < FIRST_YEAR:
         msg = (
             f"The state of stream {stream_name!r}, partition {scope}, holds the bookmark "
-            f"{value!r}, which is not a YYYY-MM-DD date from {FIRST_YEAR} on; fix or clear "
+            f"{_shown(value)}, which is not a YYYY-MM-DD date from {FIRST_YEAR} on; fix or clear "
             "that state."
         )
         raise StateError(msg)
@@ -144,7 +146,7 @@ def in_flight_entries(
     if not valid:
         msg = (
             f"The state of stream {stream_name!r}, partition {scope}, holds {IN_FLIGHT_KEY} "
-            f"{entries!r}, which this tap did not write; fix or clear that state."
+            f"{_shown(entries)}, which this tap did not write; fix or clear that state."
         )
         raise StateError(msg)
     kept: list[dict[str, str]] = []
@@ -162,6 +164,24 @@ def in_flight_entries(
     if len(kept) != len(entries):
         _set_in_flight(state, kept)
     return kept
+
+
+def recorded_exports(state: t.Mapping[str, t.Any]) -> list[tuple[str, dt.date, dt.date]]:
+    """Every (export id, window start, window end) the partition's state holds in flight.
+
+    Read leniently, before any entry is dropped: the ids an earlier run recorded each belong
+    to their window, whether or not this run resumes them (`in_flight_entries` checks).
+    """
+    entries = state.get(IN_FLIGHT_KEY, [])
+    found: list[tuple[str, dt.date, dt.date]] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not is_valid_export_id(entry.get("export_id")):
+            continue
+        start = _date_or_none(entry.get("window_start"))
+        end = _date_or_none(entry.get("window_end"))
+        if start is not None and end is not None:
+            found.append((entry["export_id"], start, end))
+    return found
 
 
 def keep_in_flight_of(state: dict[str, t.Any], windows: t.Iterable[tuple[str, str]]) -> int:
@@ -200,6 +220,20 @@ def _set_in_flight(state: dict[str, t.Any], entries: list[dict[str, str]]) -> No
         state[IN_FLIGHT_KEY] = entries
     else:
         state.pop(IN_FLIGHT_KEY, None)
+
+
+def _shown(value: object) -> str:
+    """A state value in a message: its repr, cut to one line's worth."""
+    return short(repr(value), 200)
+
+
+def _date_or_none(value: object) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _is_date(value: str) -> bool:
@@ -248,6 +282,9 @@ class InFlightExports:
         changed = False
         for scope, planned in plan.items():
             state = self._state_of(scope)
+            dropped_entries = RepeatedWarnings(
+                self._logger, f"stream {self._stream_name!r}, partition {scope}"
+            )
             by_window = {_window_of(request): request for request in planned}
             dropped = keep_in_flight_of(state, by_window)
             if dropped:
@@ -258,13 +295,34 @@ class InFlightExports:
                     dropped,
                 )
             entries = in_flight_entries(
-                state, self._stream_name, scope, self._logger.warning, secret_in=self._secret_in
+                state,
+                self._stream_name,
+                scope,
+                dropped_entries.of_kind("in-flight entries dropped").warning,
+                secret_in=self._secret_in,
             )
+            dropped_entries.close()
             for entry in entries:
                 request = by_window.get((entry["window_start"], entry["window_end"]))
                 if request is not None and entry.get("request_digest") == request.digest():
                     found[request] = entry["export_id"]
         return found, changed
+
+    def recorded(
+        self,
+        scopes: t.Iterable[Scope],
+        request_of: t.Callable[[Scope, Window], ExportRequest],
+    ) -> list[tuple[str, ExportRequest]]:
+        """Every export id the incoming state holds in flight, with the request of its window.
+
+        Read before any entry is dropped: each id belongs to its window whether or not this
+        run resumes it, so that no other window may be answered with it.
+        """
+        return [
+            (export_id, request_of(scope, Window(start, end)))
+            for scope in scopes
+            for export_id, start, end in recorded_exports(self._state_of(scope))
+        ]
 
     def note(self, request: ExportRequest, export_id: str) -> None:
         """A new export of `request`'s window."""

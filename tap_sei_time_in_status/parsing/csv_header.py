@@ -14,6 +14,8 @@ import typing as t
 from dataclasses import dataclass
 
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.log_limits import some
+from tap_sei_time_in_status.settings_schema import DEFAULT_MAX_CSV_COLUMNS
 
 PERIOD_COLUMN = "granularity"  # the CSV names the period label after the option
 TEAM_COLUMN = "team"
@@ -25,6 +27,9 @@ TOTAL_ISSUES_COLUMN = "total_issues"
 LEAD_TIME_COLUMN = "total_lead_time_hours"
 #: CSV column -> record field of the text columns.
 TEXT_FIELDS = {PERIOD_COLUMN: "period", TEAM_COLUMN: "team", HIERARCHY_COLUMN: "team_hierarchy"}
+
+#: Columns of a header the tap reads by default (`max_csv_columns`).
+DEFAULT_MAX_COLUMNS = DEFAULT_MAX_CSV_COLUMNS
 
 #: A cell's index in a row and the field it feeds.
 Slot = tuple[int, str]
@@ -50,6 +55,8 @@ class HeaderLayout:
     floats: list[Slot]
     extra_text: list[Slot]
     extra_floats: list[Slot]
+    #: Columns the schema does not name, kept in `additional_columns`, in header order.
+    additional_columns: list[str]
     #: Schema columns the export lacks, in schema order (`team_hierarchy` included).
     missing: list[str]
     #: Fields null in every record because their column is missing.
@@ -58,11 +65,6 @@ class HeaderLayout:
     key_fields: list[str]
     key_indexes: list[int]
 
-    @property
-    def additional_columns(self) -> list[str]:
-        """Columns the schema does not name, kept in `additional_columns`."""
-        return [name for _, name in sorted(self.extra_text + self.extra_floats)]
-
 
 def header_layout(
     raw_header: t.Sequence[str],
@@ -70,28 +72,43 @@ def header_layout(
     status_columns: t.Sequence[str],
     sprint: bool,
     export_id: str,
+    max_columns: int = DEFAULT_MAX_COLUMNS,
 ) -> HeaderLayout:
-    """The layout of one export's header; `CsvFormatError` when it cannot feed the schema."""
-    shown = ", ".join(name.strip() for name in raw_header)
+    """The layout of one export's header; `CsvFormatError` when it cannot feed the schema.
+
+    Linear in the header's width: names are looked up in one index, never searched.
+    """
+    if len(raw_header) > max_columns:
+        msg = (
+            f"export {export_id}: the CSV header has {len(raw_header):,} columns, more than "
+            f"max_csv_columns ({max_columns:,}); raise max_csv_columns if such exports are "
+            f"expected (its header: {some(name.strip() for name in raw_header)})"
+        )
+        raise CsvFormatError(msg)
     header = [column_key(name) for name in raw_header]
-    missing_required = [name for name in REQUIRED_COLUMNS if name not in header]
+    index: dict[str, int] = {}
+    repeated: set[str] = set()
+    for position, name in enumerate(header):
+        if index.setdefault(name, position) != position:
+            repeated.add(name)
+    missing_required = [name for name in REQUIRED_COLUMNS if name not in index]
     if missing_required:
         msg = (
             f"export {export_id}: the CSV has no column {', '.join(map(repr, missing_required))} "
-            f"(its header: {shown})"
+            f"(its header: {some(name.strip() for name in raw_header)})"
         )
         raise CsvFormatError(msg)
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        msg = f"export {export_id}: the CSV header repeats {', '.join(duplicated)}"
+    if repeated:
+        msg = f"export {export_id}: the CSV header repeats {some(sorted(repeated))}"
         raise CsvFormatError(msg)
     sprint_column = None
     if sprint:
-        sprint_column = next((name for name in SPRINT_COLUMNS if name in header), None)
+        sprint_column = next((name for name in SPRINT_COLUMNS if name in index), None)
         if sprint_column is None:
             msg = (
                 f"export {export_id}: the CSV has no sprint column ('sprint' or 'sprint_name', "
-                f"any case), which aggregation_level sprint needs (its header: {shown})"
+                f"any case), which aggregation_level sprint needs (its header: "
+                f"{some(name.strip() for name in raw_header)})"
             )
             raise CsvFormatError(msg)
     schema_columns = [
@@ -102,44 +119,50 @@ def header_layout(
         *status_columns,
         LEAD_TIME_COLUMN,
     ]
-    missing = [name for name in schema_columns if name not in header]
-    numbers = {*status_columns, LEAD_TIME_COLUMN}
-    text: list[Slot] = []
-    ints: list[Slot] = []
-    floats: list[Slot] = []
-    extra_text: list[Slot] = []
-    extra_floats: list[Slot] = []
-    for index, name in enumerate(header):
-        if name in TEXT_FIELDS:
-            text.append((index, TEXT_FIELDS[name]))
-        elif name == sprint_column:
-            text.append((index, "sprint"))
-        elif name == TOTAL_ISSUES_COLUMN:
-            ints.append((index, name))
-        elif name in numbers:
-            floats.append((index, name))
-        elif name.endswith("_hours"):
-            extra_floats.append((index, name))
-        else:
-            extra_text.append((index, name))
+    missing = [name for name in schema_columns if name not in index]
+    slots = _slots(header, {*status_columns, LEAD_TIME_COLUMN}, sprint_column)
     # The team name stands in for a missing hierarchy, in the record and in the key.
     hierarchy = HIERARCHY_COLUMN
-    if HIERARCHY_COLUMN in missing:
+    if HIERARCHY_COLUMN not in index:
         hierarchy = TEAM_COLUMN
-        text.append((header.index(TEAM_COLUMN), "team_hierarchy"))
+        slots["text"].append((index[TEAM_COLUMN], "team_hierarchy"))
     key_columns = [PERIOD_COLUMN, hierarchy, *([sprint_column] if sprint_column else [])]
     return HeaderLayout(
         header=header,
-        text=text,
-        ints=ints,
-        floats=floats,
-        extra_text=extra_text,
-        extra_floats=extra_floats,
+        text=slots["text"],
+        ints=slots["ints"],
+        floats=slots["floats"],
+        extra_text=slots["extra_text"],
+        extra_floats=slots["extra_floats"],
+        additional_columns=[name for _, name in slots["additional"]],
         missing=missing,
         null_fields=[name for name in missing if name != HIERARCHY_COLUMN],
         key_fields=["period", "team_hierarchy", *(["sprint"] if sprint_column else [])],
-        key_indexes=[header.index(name) for name in key_columns],
+        key_indexes=[index[name] for name in key_columns],
     )
+
+
+def _slots(
+    header: list[str], numbers: set[str], sprint_column: str | None
+) -> dict[str, list[Slot]]:
+    """Each cell's kind and field, in header order (`additional`: the extra columns)."""
+    slots: dict[str, list[Slot]] = {
+        kind: [] for kind in ("text", "ints", "floats", "extra_text", "extra_floats", "additional")
+    }
+    for position, name in enumerate(header):
+        if name in TEXT_FIELDS:
+            slots["text"].append((position, TEXT_FIELDS[name]))
+        elif name == sprint_column:
+            slots["text"].append((position, "sprint"))
+        elif name == TOTAL_ISSUES_COLUMN:
+            slots["ints"].append((position, name))
+        elif name in numbers:
+            slots["floats"].append((position, name))
+        else:
+            kind = "extra_floats" if name.endswith("_hours") else "extra_text"
+            slots[kind].append((position, name))
+            slots["additional"].append((position, name))
+    return slots
 
 
 def missing_columns_effect(missing: t.Sequence[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import typing as t
 
+from tap_sei_time_in_status.log_limits import some
 from tap_sei_time_in_status.parsing.csv_header import missing_columns_effect
 
 if t.TYPE_CHECKING:
@@ -28,10 +29,9 @@ class HeaderNotes:
 
     def note(self, parser: RecordParser) -> list[str]:
         """Take in an export's header; the additional columns no earlier export had."""
+        lacking = set(parser.missing_columns)
         self.measured = {
-            status: column
-            for status, column in self._statuses.items()
-            if column not in parser.missing_columns
+            status: column for status, column in self._statuses.items() if column not in lacking
         }
         new = [c for c in parser.additional_columns if c not in self._additional]
         if new:
@@ -39,7 +39,7 @@ class HeaderNotes:
             self._logger.info(
                 "Export %s has column(s) not in the schema, kept in additional_columns: %s",
                 parser.export_id,
-                ", ".join(new),
+                some(new),
             )
         missing = [c for c in parser.missing_columns if c not in self._missing]
         if missing:
@@ -48,7 +48,7 @@ class HeaderNotes:
                 "Export %s has no column %s: %s (see 'What the tap expects of the CSV' in the "
                 "README); said once per sync",
                 parser.export_id,
-                ", ".join(missing),
+                some(missing),
                 missing_columns_effect(missing),
             )
         return new

@@ -2,7 +2,8 @@
 
 The CSV names a period by a label whose format the API does not document; the known forms are
 parsed, and a label that cannot be dated falls back to the window when the window holds
-exactly one period.
+exactly one period. A label that can be dated but whose period lies outside the export's window
+is another window's data: `PeriodOutsideWindowError`, never a row moved to this window's dates.
 
 Forms recognised (case-insensitive, surrounding and repeated whitespace ignored):
 
@@ -16,14 +17,28 @@ Forms recognised (case-insensitive, surrounding and repeated whitespace ignored)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import re
 import typing as t
 
+from tap_sei_time_in_status.log_limits import RepeatedWarnings, short
 from tap_sei_time_in_status.settings import Granularity
 from tap_sei_time_in_status.windows import Window, next_period_start, period_start
+
+
+class PeriodOutsideWindowError(ValueError):
+    """A row's period label names a period that does not meet its export's window."""
+
+    def __init__(self, label: str, period: tuple[dt.date, dt.date], window: Window) -> None:
+        super().__init__(
+            f"the period label {short(label)!r} names {period[0].isoformat()}.."
+            f"{period[1].isoformat()}, outside the export's window {window}: the server "
+            "answered with another window's data; refusing the window"
+        )
+
 
 _MONTHS = {
     name: number
@@ -131,14 +146,17 @@ def period_dates(
     """The period of a row: from its label, else from a window of exactly one period.
 
     The window was exported alone, so its rows can only belong to its periods: a label whose
-    period does not meet the window was misread (or names something else) and is not
-    trusted, falling back like an unknown label rather than putting the row in another
-    window's dates. The fallback gives the whole period even when `end_date` cut the window,
-    so a period has the same dates in every window that exports it.
+    period does not meet the window raises `PeriodOutsideWindowError` (relabelling the row
+    with this window's dates would hide another window's data under them). A label that
+    cannot be dated falls back to the window's period; the fallback gives the whole period
+    even when `end_date` cut the window, so a period has the same dates in every window
+    that exports it.
     """
     parsed = parse_period_label(label, granularity)
-    if parsed is not None and parsed[0] <= window.end and parsed[1] >= window.start:
-        return parsed
+    if parsed is not None:
+        if parsed[0] <= window.end and parsed[1] >= window.start:
+            return parsed
+        raise PeriodOutsideWindowError(label, parsed, window)
     if period_start(window.start, granularity) != window.start:
         return None
     try:
@@ -149,34 +167,42 @@ def period_dates(
 
 
 class PeriodDating:
-    """Dates the rows of a sync's windows; a label it cannot date is reported once per sync."""
+    """Dates the rows of a sync's windows.
+
+    A label the tap cannot date is said once per sync, and at most a few times per window
+    (`log_limits`): a file of thousands of such labels writes a handful of lines.
+    """
 
     def __init__(self, granularity: Granularity, logger: logging.Logger) -> None:
         self._granularity = granularity
         self._logger = logger
         self._undated: set[str] = set()
 
-    def for_window(self, window: Window) -> t.Callable[[str], tuple[str | None, str | None]]:
+    @contextlib.contextmanager
+    def window(
+        self, window: Window, where: str
+    ) -> t.Iterator[t.Callable[[str], tuple[str | None, str | None]]]:
         """The dating of one window's rows (the parser dates each distinct label once)."""
-        return functools.partial(self.dates, window=window)
+        warnings = RepeatedWarnings(self._logger, where)
+        try:
+            yield functools.partial(self._dates, window=window, warnings=warnings)
+        finally:
+            warnings.close()
 
-    def undated(self, label: str, window: Window) -> None:
-        """Say (once per label) that rows of `label` get null period dates."""
-        if label in self._undated:
-            return
-        self._undated.add(label)
-        self._logger.warning(
-            "Period label %r (granularity %s, window %s) is not one the tap can date: "
-            "period_start and period_end are null for it",
-            label,
-            self._granularity,
-            window,
-        )
-
-    def dates(self, label: str, window: Window) -> tuple[str | None, str | None]:
-        """`period_start` and `period_end` of a row of `window` labelled `label`."""
+    def _dates(
+        self, label: str, *, window: Window, warnings: RepeatedWarnings
+    ) -> tuple[str | None, str | None]:
         dates = period_dates(label, self._granularity, window)
-        if dates is None:
-            self.undated(label, window)
-            return None, None
-        return dates[0].isoformat(), dates[1].isoformat()
+        if dates is not None:
+            return dates[0].isoformat(), dates[1].isoformat()
+        if label not in self._undated:
+            self._undated.add(label)
+            warnings.note(
+                "period labels the tap cannot date",
+                "Period label %r (granularity %s, window %s) is not one the tap can date: "
+                "period_start and period_end are null for it",
+                short(label),
+                self._granularity,
+                window,
+            )
+        return None, None

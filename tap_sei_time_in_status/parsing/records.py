@@ -21,11 +21,17 @@ import typing as t
 from pathlib import Path
 
 from tap_sei_time_in_status.api.secrets_guard import SecretGuard
+from tap_sei_time_in_status.log_limits import short
+from tap_sei_time_in_status.parsing.csv_bytes import check_csv_bytes, locate_nul
+from tap_sei_time_in_status.parsing.csv_header import (
+    DEFAULT_MAX_COLUMNS,
+    CsvFormatError,
+    header_layout,
+)
+from tap_sei_time_in_status.parsing.periods import PeriodDating, PeriodOutsideWindowError
 
 if t.TYPE_CHECKING:
     from tap_sei_time_in_status.export.job import CompletedExport
-from tap_sei_time_in_status.parsing.csv_bytes import check_csv_bytes
-from tap_sei_time_in_status.parsing.csv_header import CsvFormatError, header_layout
 
 __all__ = [
     "CsvFormatError",
@@ -42,11 +48,15 @@ Converter = t.Callable[[str], t.Any]
 PeriodDates = t.Callable[[str], tuple[str | None, str | None]]
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
-# Cells these match convert exactly as the emitting pass converts them (finite floats, ints
-# within 64 bits, which JSON encoders take); anything else is checked the slow, exact way.
-_FLOAT_CELL = r"(?:[-+]?(?:[0-9]{1,300}(?:\.[0-9]*)?|\.[0-9]+))?"
-_INT_CELL = r"(?:[-+]?[0-9]{1,18})?"
+# Cells these match convert exactly as the emitting pass converts them (finite, non-negative
+# floats, ints within 64 bits, which JSON encoders take; ASCII digits only, as `[0-9]` is
+# ASCII whatever the flags); anything else is checked the slow, exact way.
+_FLOAT_CELL = r"(?:\+?(?:[0-9]{1,300}(?:\.[0-9]*)?|\.[0-9]+))?"
+_INT_CELL = r"(?:\+?[0-9]{1,18})?"
 INT64 = 1 << 63
+#: Up to this many number cells, a row's pattern spells each cell out (the fastest to
+#: match); past it, counted repetitions keep its size, and its compilation, constant.
+_SPELLED_OUT_CELLS = 32
 
 
 class CsvRows(t.Protocol):
@@ -61,11 +71,17 @@ class CsvRows(t.Protocol):
 
 
 def to_float(cell: str) -> float | None:
-    """A finite number; an empty cell is null."""
+    """A finite number written in ASCII; an empty cell is null.
+
+    Python's `float` also reads `1_000` and other scripts' digits (`١٢` is 12.0), which
+    no CSV writer means as a number: both are refused.
+    """
     if not cell:
         return None
+    if "_" in cell or not cell.isascii():
+        raise ValueError(cell)
     value = float(cell)
-    if not math.isfinite(value) or "_" in cell:
+    if not math.isfinite(value):
         raise ValueError(cell)
     return value
 
@@ -74,6 +90,8 @@ def to_int(cell: str) -> int | None:
     """A whole number, also when written `12.0`; an empty cell is null."""
     if not cell:
         return None
+    if "_" in cell or not cell.isascii():
+        raise ValueError(cell)
     try:
         return int(cell)
     except ValueError:
@@ -160,11 +178,18 @@ class RecordParser:
         export_id: str,
         static_fields: t.Mapping[str, t.Any],
         period_dates: PeriodDates | None = None,
+        max_columns: int = DEFAULT_MAX_COLUMNS,
     ) -> None:
         self.export_id = export_id
         self._period_dates = period_dates
+        #: Each label's dates, found by `validate` (which refuses a label outside the window).
+        self._dated: dict[str, tuple[str | None, str | None]] = {}
         layout = header_layout(
-            header, status_columns=status_columns, sprint=sprint, export_id=export_id
+            header,
+            status_columns=status_columns,
+            sprint=sprint,
+            export_id=export_id,
+            max_columns=max_columns,
         )
         self.header = layout.header
         self.key_columns = layout.key_fields
@@ -185,51 +210,73 @@ class RecordParser:
     def _number(
         self, cell: str, convert: Converter, column: str, line_number: t.Callable[[], int]
     ) -> t.Any:  # noqa: ANN401 - int or float or None
-        """The slow path of a number cell: blank (null), padded, or not a number (an error)."""
+        """The slow path of a number cell: blank (null), padded, or not a number (an error).
+
+        Padding is ASCII whitespace only: the whole cell must be ASCII.
+        """
         try:
+            if not cell.isascii():
+                raise ValueError(cell)  # noqa: TRY301 - one message for every way to fail
             return convert(cell.strip())
         except ValueError:
             msg = (
                 f"export {self.export_id}, line {line_number()}, column {column!r}: "
-                f"{cell!r} is not a number"
+                f"{short(cell)!r} is not a number"
             )
+            if not cell.isascii():
+                msg += " (numbers are read in ASCII digits only, not other scripts' digits)"
             raise CsvFormatError(msg) from None
 
-    def _whole_number(self, cell: str, column: str, line_number: t.Callable[[], int]) -> None:
-        """The slow check of an integer cell: as the emitting pass converts it, within 64 bits."""
-        try:
-            value = int(cell) if cell else None
-        except ValueError:
-            value = self._number(cell, to_int, column, line_number)
-        if value is not None and not -INT64 <= value < INT64:
+    def _check_number(
+        self, cell: str, column: str, line_number: t.Callable[[], int], *, integer: bool
+    ) -> None:
+        """The slow check of a number cell: as the emitting pass converts it, and meaningful.
+
+        Hours and counts are never negative, and integers must fit 64 bits.
+        """
+        value = self._number(cell, to_int if integer else to_float, column, line_number)
+        if value is None:
+            return
+        problem = ""
+        if integer and not -INT64 <= value < INT64:
+            problem = "is outside the 64-bit integer range"
+        elif value < 0:
+            problem = "is negative, which hours and counts cannot be"
+        if problem:
             msg = (
                 f"export {self.export_id}, line {line_number()}, column {column!r}: "
-                f"{cell[:40]!r} is outside the 64-bit integer range"
+                f"{short(cell, 40)!r} {problem}"
             )
             raise CsvFormatError(msg)
 
-    def _real_numbers(self, row: list[str], line_number: t.Callable[[], int]) -> None:
-        """The slow check of a row's float cells: as the emitting pass converts them."""
+    def _check_numbers(self, row: list[str], line_number: t.Callable[[], int]) -> None:
+        """The slow check of a row whose number cells the row's pattern did not accept."""
+        for index, field in self._ints:
+            self._check_number(row[index], field, line_number, integer=True)
         for index, field in (*self._floats, *self._extra_floats):
-            cell = row[index]
-            if cell:
-                try:
-                    value = float(cell)
-                except ValueError:
-                    value = self._number(cell, to_float, field, line_number)
-                if not math.isfinite(value) or "_" in cell:
-                    self._number(cell, to_float, field, line_number)
+            self._check_number(row[index], field, line_number, integer=False)
+
+    def _dates_of(self, label: str, line_number: t.Callable[[], int]) -> None:
+        """Date a period label once (`parse` reuses it); a label outside the window stops it."""
+        if self._period_dates is None:
+            return
+        try:
+            self._dated[label] = self._period_dates(label)
+        except PeriodOutsideWindowError as e:
+            msg = f"export {self.export_id}, line {line_number()}: {e}"
+            raise CsvFormatError(msg) from None
 
     def validate(
         self,
         rows: CsvRows,
         reread: t.Callable[[], t.Iterator[tuple[int, list[str]]]] | None = None,
     ) -> int:
-        """Check every row (shape, numbers, keys) without emitting; the number of rows.
+        """Check every row (shape, numbers, keys, periods) without emitting; the row count.
 
         The common row is accepted by one regular expression over its number cells joined
         by commas (a cell holding a comma adds one and fails it); only an unusual row is
-        converted, exactly as `parse` converts it, so both passes agree.
+        converted, exactly as `parse` converts it, so both passes agree. Each new period
+        label is dated here, once.
         """
         width = len(self.header)
 
@@ -245,11 +292,10 @@ class RecordParser:
             if len(numeric) > 1
             else (lambda row: tuple(row[i] for i in numeric))
         )
-        floats = len(numeric) - len(self._ints)
-        plain_row = re.compile(",".join([_INT_CELL] * len(self._ints) + [_FLOAT_CELL] * floats))
-        plain_row_match = plain_row.fullmatch
+        plain_row_match = _row_pattern(len(self._ints), len(numeric) - len(self._ints)).fullmatch
         join = ",".join
         period, seen = guard.current()
+        dated = self._dated
         count = 0
         for row in rows:
             if len(row) != width:
@@ -266,10 +312,10 @@ class RecordParser:
             else:  # a new period, or a duplicate: the guard decides
                 guard.check(row, line_number)
                 period, seen = guard.current()
+                if key[0] not in dated:
+                    self._dates_of(key[0], line_number)
             if not plain_row_match(join(numbers_of(row))):
-                for index, field in self._ints:
-                    self._whole_number(row[index], field, line_number)
-                self._real_numbers(row, line_number)
+                self._check_numbers(row, line_number)
             count += 1
         return count
 
@@ -285,7 +331,7 @@ class RecordParser:
         extra_text, extra_floats = self._extra_text, self._extra_floats
         static = self._static
         period_dates = self._period_dates
-        dated: dict[str, tuple[str | None, str | None]] = {}
+        dated = self._dated
         for row in rows:
             if not row:
                 continue  # a blank line, e.g. at the end of the file
@@ -315,10 +361,22 @@ class RecordParser:
             if period_dates is not None:
                 label = record["period"]
                 dates = dated.get(label)
-                if dates is None:
+                if dates is None:  # `validate` dated every label; this is only for safety
                     dates = dated[label] = period_dates(label)
                 record["period_start"], record["period_end"] = dates
             yield record
+
+
+def _row_pattern(ints: int, floats: int) -> re.Pattern[str]:
+    """The pattern of a plain row's number cells, joined by commas: ints, then floats.
+
+    Constant in size whatever the header's width: past a few cells, each kind is one cell
+    and a counted repetition of `,cell`.
+    """
+    if ints + floats <= _SPELLED_OUT_CELLS:
+        return re.compile(",".join([_INT_CELL] * ints + [_FLOAT_CELL] * floats))
+    kinds = [(cell, n) for cell, n in ((_INT_CELL, ints), (_FLOAT_CELL, floats)) if n]
+    return re.compile(",".join(f"{cell}(?:,{cell}){{{n - 1}}}" for cell, n in kinds))
 
 
 def read_records(
@@ -332,13 +390,22 @@ def read_records(
     period_dates: PeriodDates | None = None,
     guard: SecretGuard | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    max_columns: int = DEFAULT_MAX_COLUMNS,
 ) -> t.Iterator[dict[str, t.Any]]:
     """Stream the records of one export's plain CSV file (UTF-8, BOM and CRLF tolerated).
 
     Nothing is yielded before the whole file has been checked.
     """
-    check_csv_bytes(path, export_id, max_line_bytes=max_line_bytes, guard=guard)
+    nul_line = check_csv_bytes(path, export_id, max_line_bytes=max_line_bytes, guard=guard)
     csv.field_size_limit(max_line_bytes)  # a quoted cell may span lines: bound it too
+    if nul_line is not None:
+        line, column = locate_nul(path, nul_line)
+        where = f"line {line}" + ("" if column is None else f", column {short(column)!r}")
+        msg = (
+            f"export {export_id}, {where}: a NUL byte (\\x00) in a cell, which PostgreSQL "
+            "and most warehouses cannot store in text; refusing the window"
+        )
+        raise CsvFormatError(msg)
     with path.open("r", encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, strict=True)
         with _csv_errors(export_id, reader, max_line_bytes):
@@ -353,6 +420,7 @@ def read_records(
                 export_id=export_id,
                 static_fields=static_fields,
                 period_dates=period_dates,
+                max_columns=max_columns,
             )
             parser.validate(reader, lambda: _numbered_rows(path))
         if on_header is not None:
@@ -370,12 +438,12 @@ class ExportReader:
     status_columns: t.Sequence[str]
     sprint: bool
     guard: SecretGuard
+    periods: PeriodDating
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    max_columns: int = DEFAULT_MAX_COLUMNS
     on_header: t.Callable[[RecordParser], None] | None = None
 
-    def records(
-        self, completed: CompletedExport, period_dates: PeriodDates | None = None
-    ) -> t.Iterator[dict[str, t.Any]]:
+    def records(self, completed: CompletedExport) -> t.Iterator[dict[str, t.Any]]:
         """The records of a completed export, each with the request that produced it."""
         request = completed.request
         static = {
@@ -388,17 +456,20 @@ class ExportReader:
             "terminal_date_column": request.terminal_date_column,
             "export_id": completed.export_id,
         }
-        return read_records(
-            completed.csv_path,
-            status_columns=self.status_columns,
-            sprint=self.sprint,
-            export_id=completed.export_id,
-            static_fields=static,
-            on_header=self.on_header,
-            period_dates=period_dates,
-            guard=self.guard,
-            max_line_bytes=self.max_line_bytes,
-        )
+        where = f"{request} export {completed.export_id}"
+        with self.periods.window(request.window, where) as period_dates:
+            yield from read_records(
+                completed.csv_path,
+                status_columns=self.status_columns,
+                sprint=self.sprint,
+                export_id=completed.export_id,
+                static_fields=static,
+                on_header=self.on_header,
+                period_dates=period_dates,
+                guard=self.guard,
+                max_line_bytes=self.max_line_bytes,
+                max_columns=self.max_columns,
+            )
 
 
 @contextlib.contextmanager

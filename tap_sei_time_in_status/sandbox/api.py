@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from typing_extensions import Unpack
 
-from .config import ConfigChanges, SandboxConfig
+from .config import CREATE_STATUS_CODES, ConfigChanges, SandboxConfig
 from .contract import InvalidRequestError, canonical_json, parse_export_request
 from .data import team_display_name
 from .exports import COMPLETED, UNKNOWN_STATUS, ExportRecord, ExportRegistry
@@ -304,6 +304,25 @@ class SandboxApi:
         self._log_request(exchange, ctx, reply)
         return reply
 
+    def _dispatch(
+        self, exchange: Exchange, config: SandboxConfig, ctx: _Context, fault: Fault | None
+    ) -> Reply:
+        """The endpoint's own answer (before a replacing fault or a drip applies)."""
+        export_id = ctx.export_id or ""
+        if ctx.endpoint == "blob":
+            return self._blob(exchange, config, export_id)
+        if ctx.endpoint == "create":
+            reply = self._create(exchange, config, ctx)
+            if fault is not None and fault.kind == "other_window_export":
+                reply = self._other_window_export(exchange, config, ctx, reply, fault)
+            return reply
+        if ctx.endpoint == "poll":
+            reply = self._poll(exchange, config, export_id)
+            if fault is not None and fault.kind == "other_export" and reply.status == 200:
+                reply = self._other_export(exchange, config, export_id)
+            return reply
+        return self._download(exchange, config, export_id, fault)
+
     def _answer(self, exchange: Exchange, config: SandboxConfig, ctx: _Context) -> Reply:
         endpoint, export_id = _route(exchange.path, config.base_path)
         ctx.endpoint = endpoint
@@ -326,16 +345,7 @@ class SandboxApi:
             self._stopping.wait(fault.delay)
         if fault is not None and fault.kind in REPLACING_KINDS and not fault.process:
             return _fault_reply(fault, config)
-        if endpoint == "blob":
-            reply = self._blob(exchange, config, export_id or "")
-        elif endpoint == "create":
-            reply = self._create(exchange, config, ctx)
-        elif endpoint == "poll":
-            reply = self._poll(exchange, config, export_id or "")
-            if fault is not None and fault.kind == "other_export" and reply.status == 200:
-                reply = self._other_export(exchange, config, export_id or "")
-        else:
-            reply = self._download(exchange, config, export_id or "", fault)
+        reply = self._dispatch(exchange, config, ctx, fault)
         if fault is not None and fault.kind in REPLACING_KINDS:
             return _fault_reply(fault, config)
         if fault is not None and fault.kind in DRIP_KINDS:
@@ -542,6 +552,30 @@ class SandboxApi:
         fields["downloadUrl"] = url
         return fields
 
+    def _other_window_export(
+        self, exchange: Exchange, config: SandboxConfig, ctx: _Context, reply: Reply, fault: Fault
+    ) -> Reply:
+        """A create answered with another request's export, as a cache blind to dates would.
+
+        Without `process`, the request's own export is not kept (as if never created).
+        """
+        own = ctx.export_id
+        key = canonical_json(ctx.body) if isinstance(ctx.body, dict) else None
+        others = [
+            r
+            for r in self._registry.all()
+            if r.export_id != own
+            and r.body_key != key
+            and self._lookup(exchange, r.export_id) is not None
+        ]
+        if not others or reply.status not in CREATE_STATUS_CODES:
+            return reply  # nothing to mix up with: served as asked
+        if not fault.process and own is not None:
+            self._registry.drop(own)
+        other = others[-1]
+        ctx.export_id = other.export_id
+        return _json(200, self._status_body(other, config, MSG_DUPLICATE))
+
     def _other_export(self, exchange: Exchange, config: SandboxConfig, export_id: str) -> Reply:
         """A misrouted poll answer: another export's, COMPLETED if the sandbox has one."""
         others = [
@@ -589,7 +623,9 @@ class SandboxApi:
             if variant is None:
                 assert record.file is not None  # noqa: S101 - checked by the caller
                 path = self._workdir / f"{_file_stem(record.export_id)}.{kind}.csv.gz"
-                variant = write_malformed(record.file, kind, path, secret=record.config.api_key)
+                variant = write_malformed(
+                    record.file, kind, path, secret=record.config.api_key, request=record.request
+                )
                 record.variants[kind] = variant
             return variant
 

@@ -155,6 +155,11 @@ class ExportRegistry:
                     return record
         return None
 
+    def drop(self, export_id: str) -> None:
+        """Forget one export (a create whose answer was about another)."""
+        with self._lock:
+            self._exports.pop(export_id, None)
+
     def all(self) -> list[ExportRecord]:
         """Every known export, oldest first."""
         with self._lock:

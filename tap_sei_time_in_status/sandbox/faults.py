@@ -56,6 +56,15 @@ FaultKind = Literal[
     "redirect_back_poll",
     "redirect_back_same",
     "plain_huge_line",
+    # Trust, round two (issue 18): answers that move data or cannot be stored.
+    "other_window_export",
+    "other_window_labels",
+    "undatable_labels",
+    "nul_in_cell",
+    "negative_hours",
+    "negative_count",
+    "non_ascii_digits",
+    "wide_header",
 ]
 
 FAULT_ENDPOINTS: Final[tuple[str, ...]] = get_args(FaultEndpoint)
@@ -99,6 +108,13 @@ DOWNLOAD_ONLY_KINDS: Final = frozenset(
         "redirect_back_poll",
         "redirect_back_same",
         "plain_huge_line",
+        "other_window_labels",
+        "undatable_labels",
+        "nul_in_cell",
+        "negative_hours",
+        "negative_count",
+        "non_ascii_digits",
+        "wide_header",
     }
 )
 
@@ -109,8 +125,21 @@ DRIP_KINDS: Final = frozenset({"drip_headers", "drip_body"})
 #: `late_non_numeric`, `key_in_cell` and `invalid_utf8_body` damage the last row only;
 #: `long_line` ends the file with a 10,000-byte line without newline, `long_cell` with a
 #: quoted cell of 10,000 characters over lines of 900; `utf16` re-encodes the whole file.
+#: `other_window_labels` gives every row the label of the period as many periods earlier as
+#: the window holds (the previous window's labels); `undatable_labels` gives each row a
+#: label of its own no parser can date (`Period 1`, `Period 2`, ...); `nul_in_cell`,
+#: `negative_hours`, `negative_count` and `non_ascii_digits` damage the last row's team, first
+#: non-empty hours cell, total_issues, and total_issues again (in Arabic-Indic digits);
+#: `wide_header` adds `WIDE_COLUMNS` columns, half of them `*_hours`, empty in every row.
 MALFORMED_KINDS: Final = frozenset(
     {
+        "other_window_labels",
+        "undatable_labels",
+        "nul_in_cell",
+        "negative_hours",
+        "negative_count",
+        "non_ascii_digits",
+        "wide_header",
         "malformed_non_numeric",
         "malformed_missing_column",
         "malformed_duplicate_keys",
@@ -143,6 +172,15 @@ JSON_ONLY_KINDS: Final = frozenset({"non_json", "nested_json", "huge_json"})
 
 #: Kinds that only make sense for a status poll: `other_export` answers about another export.
 POLL_ONLY_KINDS: Final = frozenset({"other_export"})
+
+#: Kinds that only make sense for a create: `other_window_export` answers with the latest
+#: export of another request (another window), as a cache keyed without the date range
+#: would; with `process=True` the request's own export is created first. The first create,
+#: with no other export to answer, is served normally.
+CREATE_ONLY_KINDS: Final = frozenset({"other_window_export"})
+
+#: Columns `wide_header` adds: the wide header the trust review timed (150,000 columns).
+WIDE_COLUMNS: Final = 150_000
 
 #: Kinds that replace the answer; `process=True` lets the request take effect first.
 REPLACING_KINDS: Final = frozenset(
@@ -194,6 +232,9 @@ class Fault:
         if self.endpoint == "blob" and self.kind not in BLOB_KINDS:
             msg = f"fault {self.kind!r} does not apply to blob; use one of {sorted(BLOB_KINDS)}"
             raise ValueError(msg)
+        if self.kind in CREATE_ONLY_KINDS and self.endpoint not in ("create", "any"):
+            msg = f"fault {self.kind!r} only applies to creates, not {self.endpoint!r}"
+            raise ValueError(msg)
         if self.times < 1 or self.after < 0 or self.delay < 0:
             msg = "fault times must be >= 1, after >= 0 and delay >= 0"
             raise ValueError(msg)
@@ -214,8 +255,9 @@ class Fault:
             return endpoint == "download"
         if self.kind in JSON_ONLY_KINDS:
             return endpoint != "download"
-        if self.kind in POLL_ONLY_KINDS:
-            return endpoint == "poll"
+        for kinds, only in ((POLL_ONLY_KINDS, "poll"), (CREATE_ONLY_KINDS, "create")):
+            if self.kind in kinds:
+                return endpoint == only
         return True
 
     @classmethod

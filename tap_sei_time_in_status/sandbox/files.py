@@ -14,12 +14,14 @@ import io
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
 from .config import SandboxConfig
 from .contract import ExportRequest
-from .data import csv_header, iter_rows, text_column_count
+from .data import csv_header, iter_rows, period_label, period_start, periods, text_column_count
+from .faults import WIDE_COLUMNS
 
 CSV_LINE_TERMINATOR: Final = "\r\n"
 _COMPRESS_LEVEL: Final = 1  # speed over size: benchmark files are large
@@ -102,7 +104,14 @@ def read_csv_rows(export: ExportFile) -> Iterator[list[str]]:
         yield from csv.reader(text)
 
 
-def write_malformed(export: ExportFile, kind: str, path: Path, *, secret: str = "") -> ExportFile:
+def write_malformed(
+    export: ExportFile,
+    kind: str,
+    path: Path,
+    *,
+    secret: str = "",
+    request: ExportRequest | None = None,
+) -> ExportFile:
     """A copy of `export` damaged as the download fault `kind` says.
 
     `malformed_non_numeric` puts `abc` in the first row's first number (`total_issues`
@@ -110,10 +119,13 @@ def write_malformed(export: ExportFile, kind: str, path: Path, *, secret: str = 
     `malformed_duplicate_keys` writes the first row twice; `ragged` gives the first row one
     cell too many; `late_non_numeric` puts `abc` in the last row's first number;
     `key_in_cell` puts `secret` (case swapped) in the last row's team. The byte-level kinds
-    are in `_BYTE_KINDS`.
+    are in `_BYTE_KINDS`; the kinds of issue 18 (`_TRUST_KINDS`) are described in `faults`
+    (`other_window_labels` needs the export's `request`).
     """
     if kind in _BYTE_KINDS:
         return _write_damaged_bytes(export, kind, path)
+    if kind in _TRUST_KINDS:
+        return _write_untrustworthy(export, kind, path, request)
     rows = read_csv_rows(export)
     header = next(rows)
     folded = [name.casefold() for name in header]
@@ -160,6 +172,81 @@ _ROW_KINDS: Final = frozenset(
 _BYTE_KINDS: Final = frozenset(
     {"utf16", "invalid_utf8_header", "invalid_utf8_body", "long_line", "long_cell"}
 )
+_TRUST_KINDS: Final = frozenset(
+    {
+        "other_window_labels",
+        "undatable_labels",
+        "nul_in_cell",
+        "negative_hours",
+        "negative_count",
+        "non_ascii_digits",
+        "wide_header",
+    }
+)
+_NUL_STAND_IN: Final = "\ue001"
+#: Arabic-Indic digits, which Python's `int()` and `float()` read as 0-9.
+_ARABIC_INDIC = str.maketrans(
+    "0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+)
+
+
+def _write_untrustworthy(
+    export: ExportFile, kind: str, path: Path, request: ExportRequest | None
+) -> ExportFile:
+    """A copy of `export` whose rows move to another window, cannot be dated or stored."""
+    rows = read_csv_rows(export)
+    header = next(rows)
+    folded = [name.casefold() for name in header]
+    label, team = folded.index("granularity"), folded.index("team")
+    issues = folded.index("total_issues") if "total_issues" in folded else None
+    hours = [i for i, name in enumerate(folded) if name.endswith("_hours")]
+    body = list(rows)  # sandbox exports that get damaged are small
+    if kind == "other_window_labels":
+        if request is None:
+            msg = "other_window_labels needs the export's request"
+            raise ValueError(msg)
+        earlier = _earlier_labels(request)
+        for row in body:
+            row[label] = earlier.get(row[label], row[label])
+    elif kind == "undatable_labels":
+        for number, row in enumerate(body, start=1):
+            row[label] = f"Period {number}"
+    elif kind == "wide_header":
+        header = header + [f"h{i:x}_hours" if i % 2 else f"c{i:x}" for i in range(WIDE_COLUMNS)]
+        body = [row + [""] * WIDE_COLUMNS for row in body]
+    elif body:
+        last = body[-1]
+        if kind == "nul_in_cell":  # put in as bytes: the csv module of Python 3.10 refuses NUL
+            last[team] = f"{last[team][:2]}{_NUL_STAND_IN}{last[team][2:]}"
+        elif kind == "negative_hours":
+            column = next((i for i in hours if last[i]), hours[0])
+            last[column] = f"-{last[column] or '1.5'}"
+        elif issues is not None:
+            last[issues] = (
+                f"-{last[issues]}"
+                if kind == "negative_count"
+                else last[issues].translate(_ARABIC_INDIC)
+            )
+    written = write_csv_gzip(header, body, path)
+    if kind != "nul_in_cell":
+        return written
+    with gzip.open(path, "rb") as f:
+        data = f.read().replace(_NUL_STAND_IN.encode(), b"\0")
+    with _gzip_writer(path) as packed:
+        packed.write(data)
+    return ExportFile(path, written.rows, len(data), path.stat().st_size)
+
+
+def _earlier_labels(request: ExportRequest) -> dict[str, str]:
+    """Each period label of the window -> the label as many periods earlier as it holds."""
+    own = list(periods(request.granularity, request.start, request.end))
+    starts = []
+    day = own[0].start if own else request.start
+    for _ in own:
+        day = period_start(request.granularity, day - timedelta(days=1))
+        starts.append(day)
+    starts.reverse()
+    return {p.label: period_label(request.granularity, d) for p, d in zip(own, starts, strict=True)}
 
 
 def _write_damaged_bytes(export: ExportFile, kind: str, path: Path) -> ExportFile:
