@@ -9,15 +9,20 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
+import subprocess
 import typing as t
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tap_sei_time_in_status.errors import HandledErrorFilter, SeiTapError
 from tap_sei_time_in_status.output.state import StateError, check_state_shape
 from tap_sei_time_in_status.sandbox import SandboxServer
+from tap_sei_time_in_status.sandbox.cli import build_parser
 from tests.conftest import tap_config
+from tests.readme_examples import commands as readme_commands
 from tests.tap_runner import TapRun
 
 Tap = t.Callable[..., TapRun]
@@ -196,3 +201,92 @@ def test_a_bug_keeps_singer_sdks_line() -> None:
         "An unhandled error occurred while syncing 'time_in_status'",
         "An unhandled error occurred while syncing 'outside of an except block'",
     ]
+
+
+# --- the sandbox's help ------------------------------------------------------------------------
+
+
+def test_sandbox_help_shows_every_default() -> None:
+    parser = build_parser()
+    shown = " ".join(parser.format_help().split())
+    defaults = {
+        a.option_strings[0]: a.default
+        for a in parser._actions  # every option, groups included
+        if a.option_strings and a.default not in (None, False, "", [], "==SUPPRESS==")
+    }
+    assert {"--port", "--api-key", "--base-path", "--export-seconds"} <= set(defaults)
+    for option, default in defaults.items():
+        assert f"(default: {default})" in shown, option
+    assert "(default: None)" not in shown
+    assert "(default: False)" not in shown
+
+
+# --- Meltano ------------------------------------------------------------------------------------
+
+
+def duckdb_paths() -> list[str]:
+    """target-duckdb's `filepath` in meltano.yml: the plugin's and every environment's."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    paths = [
+        p["config"]["filepath"]
+        for p in project["plugins"]["loaders"]
+        if p["name"] == "target-duckdb"
+    ]
+    for environment in project["environments"]:
+        for loader in environment.get("config", {}).get("plugins", {}).get("loaders", []):
+            if loader["name"] == "target-duckdb" and "filepath" in loader.get("config", {}):
+                paths.append(loader["config"]["filepath"])
+    return paths
+
+
+def test_the_duckdb_folder_of_meltano_yml_is_in_every_clone() -> None:
+    """target-duckdb does not create its folder: the repository ships it."""
+    assert duckdb_paths()
+    for path in duckdb_paths():
+        folder = Path(path.replace("$MELTANO_PROJECT_ROOT", str(ROOT))).parent
+        tracked = subprocess.run(
+            ["git", "ls-files", "--", str(folder)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert tracked, f"{folder} is not in git: a fresh clone has no such folder"
+    dry_run = subprocess.run(
+        ["make", "-n", "clean"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert not re.search(r"rm -rf [^\n]*\boutput\b", dry_run), "make clean removes output/"
+
+
+@pytest.mark.slow
+def test_the_dev_sandbox_port_follows_the_environment_variable(tmp_path: Path) -> None:
+    """The README's way to another sandbox port, checked with `meltano config list`.
+
+    It also shows the point of `--environment=dev`: `meltano config` ignores the default one.
+    """
+    if not Path(MELTANO).exists():
+        pytest.fail(f"Meltano is not installed at {MELTANO}: run `make setup` first")
+    sandbox, export, config_list, _ = readme_commands("sandbox-port")
+    variable, url = export[1].split("=", 1)
+    assert variable == "TAP_SEI_TIME_IN_STATUS_BASE_URL"
+    assert url == f"http://127.0.0.1:{sandbox[sandbox.index('--port') + 1]}/sei/api"
+    assert readme_commands("config-list-dev") == [config_list]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_SEI_TIME_IN_STATUS_")}
+    env["MELTANO_DATABASE_URI"] = f"sqlite:///{tmp_path / 'meltano.db'}"
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    done = subprocess.run(
+        [MELTANO, *config_list[1:]],
+        cwd=ROOT,
+        env={**env, variable: url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    settings = {line.split(" ", 1)[0]: line for line in done.stdout.splitlines()}
+    assert (
+        f"current value: '{url}' (from the {variable} variable in the environment)"
+        in (settings["base_url"])
+    )
+    assert "(from the active environment in `meltano.yml`)" in settings["start_date"]
