@@ -290,3 +290,18 @@ def test_the_dev_sandbox_port_follows_the_environment_variable(tmp_path: Path) -
         in (settings["base_url"])
     )
     assert "(from the active environment in `meltano.yml`)" in settings["start_date"]
+
+
+# --- markers -----------------------------------------------------------------------------------
+
+
+def test_every_declared_marker_is_used() -> None:
+    """A marker declared in pyproject.toml marks some test (`make test-quick` leaves out `slow`)."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = pyproject.split("\nmarkers = [", 1)[1].split("]", 1)[0]
+    declared = re.findall(r'^\s*"(\w+):', block, re.MULTILINE)
+    used = set()
+    for test_file in (ROOT / "tests").glob("*.py"):
+        used |= set(re.findall(r"pytest\.mark\.(\w+)", test_file.read_text(encoding="utf-8")))
+    assert "slow" in declared
+    assert set(declared) <= used, f"declared and never used: {set(declared) - used}"
