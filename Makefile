@@ -56,5 +56,7 @@ lint: setup
 test: lint
 	MELTANO_BIN=$(abspath $(MELTANO)) $(BIN)/pytest
 
+# output/ itself stays: it ships (meltano.yml's DuckDB file goes there), only its files go.
 clean:
-	rm -rf $(VENV) $(MVENV) .meltano output .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(MVENV) .meltano .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	[ ! -d output ] || find output -mindepth 1 ! -name .gitignore -delete

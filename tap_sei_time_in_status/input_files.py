@@ -37,8 +37,11 @@ def read_json_object_file(path: str, option: str) -> dict[str, t.Any]:
     return parse_json_object(text, what)
 
 
-def parse_json_object(text: str, what: str) -> dict[str, t.Any]:
-    """`text` as a JSON object no deeper than `MAX_DEPTH`; else `InputFileError` naming `what`."""
+def parse_json_object(text: str, what: str, expected: str = "") -> dict[str, t.Any]:
+    """`text` as a JSON object no deeper than `MAX_DEPTH`; else `InputFileError` naming `what`.
+
+    `expected` describes the object the file should hold, for the message.
+    """
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
@@ -53,38 +56,9 @@ def parse_json_object(text: str, what: str) -> dict[str, t.Any]:
         msg = f"{what} is JSON nested more than {MAX_DEPTH} levels deep; refusing to read it"
         raise InputFileError(msg)
     if not isinstance(value, dict):
-        msg = f"{what} holds a JSON {_kind(value)}, not an object ({{...}})"
+        msg = f"{what} holds a JSON {_kind(value)}, not an object ({expected or '{...}'})"
         raise InputFileError(msg)
     return value
-
-
-def check_state_shape(state: t.Mapping[str, t.Any], what: str) -> None:
-    """The Singer state envelope singer-sdk walks before the tap's own checks.
-
-    `bookmarks` maps streams to objects, whose `partitions` is a list of objects, each with
-    a `context` object.
-    """
-    bookmarks = state.get("bookmarks", {})
-    problem = ""
-    if not isinstance(bookmarks, dict):
-        problem = "'bookmarks' is not an object of streams"
-    else:
-        for stream, stream_state in bookmarks.items():
-            partitions = stream_state.get("partitions", []) if isinstance(stream_state, dict) else 0
-            if not isinstance(stream_state, dict):
-                problem = f"the state of stream {stream[:80]!r} is not an object"
-            elif not isinstance(partitions, list) or not all(
-                isinstance(p, dict) and isinstance(p.get("context", {}), dict) for p in partitions
-            ):
-                problem = (
-                    f"the partitions of stream {stream[:80]!r} are not a list of objects, each "
-                    "with a 'context' object"
-                )
-            if problem:
-                break
-    if problem:
-        msg = f"{what} is not a Singer state: {problem}. Fix or clear that state."
-        raise InputFileError(msg)
 
 
 def nesting_depth(value: object) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import difflib
 import ipaddress
 import math
 import re
@@ -523,3 +524,63 @@ def _number(
         errors.append(f"{name} must be {bound}, got {value!r}.")
         return default
     return float(value)
+
+
+# --- settings the tap does not know -------------------------------------------------------------
+# singer-sdk ignores a key its schema does not declare, so `granulrity: monthly` would run with
+# the default granularity and say nothing. Meltano passes a setting it does not know as it is
+# written: in the config file, and as an environment variable (read with `--config=ENV`, as
+# `meltano invoke tap-sei-time-in-status:test` does). Only names are ever shown, never values
+# (one could be a key).
+
+#: Environment variables of the tap's prefix that are not settings: singer-sdk's log level.
+NOT_SETTINGS = frozenset({"loglevel"})
+#: The longest name a warning quotes (a name could be anything).
+SHOWN_NAME_CHARS = 80
+
+
+def unknown_settings(
+    config: t.Mapping[str, t.Any],
+    known: t.Collection[str],
+    *,
+    environ: t.Mapping[str, str],
+    env_prefix: str,
+) -> list[str]:
+    """One warning per key of `config`, and per variable of `env_prefix`, that is no setting.
+
+    A misspelt setting is most likely a typo: the warning names the closest known one.
+
+    Meltano's own variables (`TAP_SEI_TIME_IN_STATUS__SELECT`, ...) start with a second `_`;
+    a variable whose key is also in `config` is the same setting, warned about once.
+    """
+    warnings = [
+        f"Unknown setting {_shown(name)!r} is ignored{_closest(name, known, repr)}; "
+        "`tap-sei-time-in-status --about` lists the settings"
+        for name in config
+        if name not in known
+    ]
+    for variable in sorted(environ):
+        name = variable[len(env_prefix) :].lower()
+        if (
+            not variable.startswith(env_prefix)
+            or name.startswith("_")
+            or name in known
+            or name in NOT_SETTINGS
+            or name in config
+        ):
+            continue
+        warnings.append(
+            f"Unknown setting in environment variable {_shown(variable)} is ignored"
+            f"{_closest(name, known, lambda n: env_prefix + n.upper())}; "
+            "`tap-sei-time-in-status --about` lists the settings"
+        )
+    return warnings
+
+
+def _closest(name: str, known: t.Collection[str], shown: t.Callable[[str], str]) -> str:
+    matches = difflib.get_close_matches(name.lower(), sorted(known), n=1)
+    return f" (did you mean {shown(matches[0])}?)" if matches else ""
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= SHOWN_NAME_CHARS else name[:SHOWN_NAME_CHARS] + "..."

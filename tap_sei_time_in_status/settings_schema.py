@@ -6,9 +6,11 @@ its setting, are in `settings`.
 
 from __future__ import annotations
 
+import copy
 import typing as t
 
 from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import BATCH_CONFIG
 
 GRANULARITIES = ("daily", "weekly", "monthly", "quarterly")
 AGGREGATION_LEVELS = ("team", "sprint")
@@ -23,7 +25,7 @@ DEFAULT_MAX_CSV_COLUMNS = 10_000
 
 def config_jsonschema() -> dict[str, t.Any]:
     """The settings as singer-sdk and `--about` show them."""
-    return th.PropertiesList(
+    schema: dict[str, t.Any] = th.PropertiesList(
         th.Property(
             "api_key",
             th.StringType,
@@ -286,3 +288,25 @@ def config_jsonschema() -> dict[str, t.Any]:
             "whole file in memory; a window of more rows is written as several files.",
         ),
     ).to_dict()
+    schema["properties"]["batch_config"] = batch_config_property()
+    return schema
+
+
+def batch_config_property() -> dict[str, t.Any]:
+    """singer-sdk's `batch_config`, with what this tap writes as its description.
+
+    Declared here rather than left to singer-sdk, so that `--about`, Meltano and the README say
+    what the tap does with it; the schema itself stays singer-sdk's.
+    """
+    builtin: dict[str, t.Any] = copy.deepcopy(BATCH_CONFIG["properties"]["batch_config"])
+    return {
+        **builtin,
+        "description": (
+            "BATCH messages (files of records) instead of RECORD lines, for target-postgres "
+            "and target-snowflake (not target-duckdb or target-jsonl), e.g. "
+            '`{"encoding": {"format": "jsonl", "compression": "gzip"}, "storage": {"root": '
+            '"file:///var/lib/sei-batches", "prefix": "..."}}`: JSON Lines only; '
+            "`compression` `gzip` or `none`; its `batch_size`, if given, counts when "
+            "`batch_size_rows` is not set."
+        ),
+    }

@@ -9,6 +9,7 @@ import sys
 import threading
 import typing as t
 from functools import cached_property
+from pathlib import PurePath
 from types import FrameType
 
 import click
@@ -28,14 +29,11 @@ from tap_sei_time_in_status.api.client import ExportApiClient
 from tap_sei_time_in_status.api.limits import SizeLimits
 from tap_sei_time_in_status.api.retries import RetryPolicy
 from tap_sei_time_in_status.api.secrets_guard import SecretGuard, install_redaction
-from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.errors import SeiTapError, report_handled_errors_once
 from tap_sei_time_in_status.export.connection_test import run_connection_test
 from tap_sei_time_in_status.export.temp_area import TempArea
-from tap_sei_time_in_status.input_files import (
-    check_state_shape,
-    parse_json_object,
-    read_json_object_file,
-)
+from tap_sei_time_in_status.input_files import parse_json_object, read_json_object_file
+from tap_sei_time_in_status.output.state import EXPECTED_STATE, check_state_shape
 from tap_sei_time_in_status.settings import (
     CatalogSettings,
     Settings,
@@ -43,6 +41,7 @@ from tap_sei_time_in_status.settings import (
     coerce_number_strings,
     parse_catalog_settings,
     parse_settings,
+    unknown_settings,
 )
 from tap_sei_time_in_status.settings_schema import config_jsonschema
 from tap_sei_time_in_status.streams import TimeInStatusByStatusStream, TimeInStatusStream
@@ -74,6 +73,17 @@ class TapSeiTimeInStatus(Tap):
         PluginCapabilities.STRUCTURED_LOGGING,
         TapCapabilities.TEST,
     ]
+
+    @override
+    def __init__(self, *, state: object = None, **kwargs: t.Any) -> None:
+        """As singer-sdk's, but a state that is no JSON object is refused.
+
+        singer-sdk would take `[]` for an empty state and `[1]` for a file path (a string is a
+        path, as singer-sdk reads it).
+        """
+        if not isinstance(state, (dict, str, PurePath)) and state is not None:
+            check_state_shape(state)
+        super().__init__(state=t.cast("dict[str, t.Any] | None", state), **kwargs)
 
     @cached_property
     def stop_switch(self) -> StopSwitch:
@@ -114,6 +124,13 @@ class TapSeiTimeInStatus(Tap):
         check dates; it still checks the built-in settings (stream maps, flattening).
         """
         coerce_number_strings(self._config)  # for the SDK's own schema check below
+        for warning in unknown_settings(
+            self._config,
+            self._known_settings(),
+            environ=os.environ,
+            env_prefix=self._env_var_prefix,
+        ):
+            self.logger.warning("%s", warning)
         try:
             _ = self.settings
         except ConfigValidationError as e:
@@ -121,6 +138,22 @@ class TapSeiTimeInStatus(Tap):
                 raise
             return e.errors
         return super()._validate_config(raise_errors=raise_errors)
+
+    @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """Refuse a state of another shape than this tap's before singer-sdk reads it as empty.
+
+        Called once the settings are checked, so that the key is redacted from the message.
+        """
+        check_state_shape(state)
+        super().load_state(state)
+
+    @classmethod
+    def _known_settings(cls) -> set[str]:
+        """The tap's settings and singer-sdk's built-in ones, as `--about` lists them."""
+        schema = cls.config_jsonschema
+        cls.append_builtin_config(schema)
+        return set(schema["properties"])
 
     @classmethod
     @override
@@ -139,7 +172,7 @@ class TapSeiTimeInStatus(Tap):
         object (or, for the state, not a Singer state) is such an error.
         """
         try:
-            state = _checked_json(state, "--state", state=True)
+            state = _checked_json(state, "--state", EXPECTED_STATE)
             catalog = _checked_json(catalog, "--catalog")
             super().invoke(
                 about=about, about_format=about_format, config=config, state=state, catalog=catalog
@@ -243,14 +276,20 @@ class TapSeiTimeInStatus(Tap):
 
     @override
     def discover_streams(self) -> t.Sequence[Stream]:
-        return [
+        streams = [
             TimeInStatusStream(self, self.catalog_settings),
             TimeInStatusByStatusStream(self, self.catalog_settings),
         ]
+        for stream in streams:
+            report_handled_errors_once(stream.logger)
+        return streams
 
 
-def _checked_json(file: t.IO[str] | None, option: str, *, state: bool = False) -> t.IO[str] | None:
-    """The file's text again, once it is known to hold a JSON object (and a Singer state)."""
+def _checked_json(file: t.IO[str] | None, option: str, expected: str = "") -> t.IO[str] | None:
+    """The file's text again, once it is known to hold a JSON object.
+
+    A state's shape is checked when the tap loads it (`load_state`), the key redacted.
+    """
     if file is None:
         return None
     what = f"{option} {getattr(file, 'name', '')}".rstrip()
@@ -259,9 +298,7 @@ def _checked_json(file: t.IO[str] | None, option: str, *, state: bool = False) -
     except UnicodeDecodeError as e:
         msg = f"{what} is not UTF-8 text ({e.reason} at byte {e.start:,})"
         raise SeiTapError(msg) from None
-    value = parse_json_object(text, what)
-    if state:
-        check_state_shape(value, what)
+    parse_json_object(text, what, expected)
     return io.StringIO(text)
 
 

@@ -145,6 +145,7 @@ def test_validates_against_meltanos_plugin_schema(tmp_path: Path) -> None:
     assert done.returncode == 1
 
 
+@pytest.mark.slow
 def test_meltano_adds_the_plugin_from_the_definition(tmp_path: Path) -> None:
     """`meltano add --from-ref` (the README's route until the Hub lists the tap) takes it."""
     if not Path(MELTANO).exists():

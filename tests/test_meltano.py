@@ -33,6 +33,8 @@ from tests.readme_examples import example as readme_example
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CSV = ROOT / "tests" / "fixtures" / "api_page_example.csv"
 MELTANO = os.environ.get("MELTANO_BIN") or str(ROOT / ".venv-meltano" / "bin" / "meltano")
+# Meltano, PostgreSQL and the loaders take seconds per test: `-m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 STATUS_COLUMNS = ["in_progress_hours", "in_review_hours", "qa_hours", "done_hours"]
 KEYS = ["scope_id", "granularity", "aggregation_level", "terminal_date_column", "period"]
 KEYS += ["team_hierarchy"]

@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SOURCE_VERSION = "0.1.0.dev0"  # pyproject.toml's fallback-version
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# Builds, clones and venvs take seconds per test: `-m "not slow"` leaves them out.
+pytestmark = pytest.mark.slow
 
 
 def run(command: t.Sequence[str | Path], cwd: Path | None = None) -> str:

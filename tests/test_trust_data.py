@@ -300,15 +300,9 @@ DEEP = "[" * 100_000 + "]" * 100_000
         ("--config", '[["api_key", "k"]]', "holds a JSON list, not an object"),
         ("--config", DEEP, "nested more than 64 levels deep"),
         ("--state", "{not json", "is not valid JSON"),
-        ("--state", "[]", "holds a JSON list, not an object"),
+        ("--state", "[]", 'holds a JSON list, not an object ({"bookmarks": {"time_in_status"'),
         ("--state", '{"a":' * 100 + "1" + "}" * 100, "nested more than 64 levels deep"),
         ("--state", DEEP, "nested more than 64 levels deep"),
-        ("--state", '{"bookmarks": [1]}', "'bookmarks' is not an object of streams"),
-        (
-            "--state",
-            '{"bookmarks": {"time_in_status": {"partitions": 5}}}',
-            "are not a list of objects",
-        ),
     ],
 )
 def test_a_bad_config_or_state_file_ends_in_one_line(
@@ -318,6 +312,27 @@ def test_a_bad_config_or_state_file_ends_in_one_line(
     bad.write_text(content)
     run = tap(small_config(sandbox), extra_args=[option, str(bad)])
     one_line_failure(run, f"{option} {bad} ", fragment)
+    assert not sandbox.request_log
+    no_key_anywhere(run)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"bookmarks": [1]}', '(--state) holds "bookmarks" as a JSON array, not an object'),
+        (
+            '{"bookmarks": {"time_in_status": {"partitions": 5}}}',
+            '"partitions" as a JSON number, not a list',
+        ),
+    ],
+)
+def test_a_state_file_of_another_shape_ends_in_one_line(
+    sandbox: SandboxServer, tap: Tap, tmp_path: Path, *, content: str, fragment: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    run = tap(small_config(sandbox), extra_args=["--state", str(bad)])
+    one_line_failure(run, fragment)
     assert not sandbox.request_log
     no_key_anywhere(run)
 

@@ -9,6 +9,7 @@ would hide the mistake and re-export everything.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import typing as t
 
@@ -16,7 +17,7 @@ from tap_sei_time_in_status.api.export_ids import EXPORT_ID_RULE, is_valid_expor
 from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export.job import ExportRequest
 from tap_sei_time_in_status.log_limits import RepeatedWarnings, short
-from tap_sei_time_in_status.parsing.schema import REPLICATION_KEY
+from tap_sei_time_in_status.parsing.schema import LONG_STREAM_NAME, REPLICATION_KEY, STREAM_NAME
 from tap_sei_time_in_status.settings import FIRST_YEAR, Scope
 from tap_sei_time_in_status.windows import Window
 
@@ -26,6 +27,93 @@ IN_FLIGHT_FIELDS = ("export_id", "window_start", "window_end")
 
 class StateError(SeiTapError):
     """The incoming state holds something this tap did not write."""
+
+
+#: What a state of this tap looks like, for the messages that refuse another shape.
+EXPECTED_STATE = (
+    f'{{"bookmarks": {{"{STREAM_NAME}": {{"partitions": [{{"context": {{"scope_type": '
+    f'"team", "scope_id": "..."}}, "replication_key": "{REPLICATION_KEY}", '
+    '"replication_key_value": "YYYY-MM-DD"}]}}} (or {} for a first run)'
+)
+STATE_KEYS = ("bookmarks",)
+CONTEXT_KEYS = ("scope_type", "scope_id")
+
+
+def check_state_shape(state: object) -> None:
+    """Refuse a state of a shape this tap never writes, before singer-sdk reads it as empty.
+
+    singer-sdk looks for `bookmarks` and ignores anything else, so a STATE message line saved
+    as is, `{"foo": 1}` or another tap's state would export everything again from
+    `start_date`, with exit code 0.
+    """
+    problem = _shape_problem(state)
+    if problem:
+        msg = (
+            f"The state given to the tap (--state) {problem}; this tap expects the state it "
+            f"wrote: {EXPECTED_STATE}. Fix or clear that state rather than re-syncing silently "
+            "from start_date."
+        )
+        raise StateError(msg)
+
+
+def _shape_problem(state: object) -> str | None:
+    """What is wrong with the state's shape, or None."""
+    if not isinstance(state, dict):
+        return f"is a JSON {_json_type(state)}, not an object"
+    if state.get("type") == "STATE" and "value" in state:
+        return (
+            "is a Singer STATE message (a line of the tap's output), not a state: save its "
+            '"value" as the state'
+        )
+    if "singer_state" in state:
+        return 'is a state as Meltano stores it: give the tap its "singer_state"'
+    others = [k for k in state if k not in STATE_KEYS]
+    if others:
+        return f"holds {_names(others)}, which this tap never writes"
+    return _bookmarks_problem(state.get("bookmarks", {}))
+
+
+def _bookmarks_problem(bookmarks: object) -> str | None:
+    if not isinstance(bookmarks, dict):
+        return f'holds "bookmarks" as a JSON {_json_type(bookmarks)}, not an object of streams'
+    streams = (STREAM_NAME, LONG_STREAM_NAME)
+    others = [k for k in bookmarks if k not in streams]
+    if others:
+        return f"holds bookmarks of the stream(s) {_names(others)}, not of {_names(streams)}"
+    for name, stream_state in bookmarks.items():
+        problem = _stream_problem(stream_state)
+        if problem:
+            return f"holds, for stream {name!r}, {problem}"
+    return None
+
+
+def _stream_problem(stream_state: object) -> str | None:
+    if not isinstance(stream_state, dict):
+        return f"a JSON {_json_type(stream_state)}, not an object"
+    partitions = stream_state.get("partitions", [])
+    if not isinstance(partitions, list):
+        return f'"partitions" as a JSON {_json_type(partitions)}, not a list'
+    for partition in partitions:
+        context = partition.get("context") if isinstance(partition, dict) else None
+        if not (
+            isinstance(context, dict)
+            and sorted(context) == sorted(CONTEXT_KEYS)
+            and all(isinstance(v, str) for v in context.values())
+        ):
+            shown = json.dumps(partition, default=str)
+            shown = shown if len(shown) <= 200 else shown[:200] + "..."
+            return f"the partition {shown}, whose context is not {_names(CONTEXT_KEYS)}"
+    return None
+
+
+def _names(names: t.Iterable[str]) -> str:
+    return ", ".join(repr(n[:80]) for n in names)
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number"}
+    names[float] = "number"
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def check_stream_state(stream_state: t.Mapping[str, t.Any], stream_name: str) -> None:

@@ -11,9 +11,28 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from typing_extensions import override
+
 from .config import DEFAULT_BASE_PATH, HEADER_CASES, KNOWN_ORG_TREES, KNOWN_TEAMS, SandboxConfig
 from .faults import FAULT_KINDS, Fault
 from .server import SandboxServer
+
+
+class DefaultsShown(argparse.HelpFormatter):
+    """Help that ends each option with its default, where it has one worth showing.
+
+    argparse's `ArgumentDefaultsHelpFormatter` would also print `(default: None)` on every
+    repeatable option and `(default: False)` on every switch.
+    """
+
+    @override
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        default = action.default
+        nothing = default is None or default is False or default in ("", [], argparse.SUPPRESS)
+        if nothing or "%(default)" in help_text:
+            return help_text
+        return f"{help_text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sei-sandbox",
         description="Serve a local sandbox of the Harness SEI Issue Time-in-Status Export API.",
+        formatter_class=DefaultsShown,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
     parser.add_argument("--port", type=int, default=8765, help="port to bind (0: any free)")
@@ -28,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--base-path",
         default=DEFAULT_BASE_PATH,
-        help="path prefix the API is served under; others answer 404 (default %(default)s)",
+        help="path prefix the API is served under; others answer 404",
     )
     parser.add_argument(
         "--export-seconds", type=float, default=1.0, help="seconds until an export completes"
@@ -38,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--team",
         action="append",
         metavar="TEAM_ID",
-        help=f"a team id it knows (repeatable; default {', '.join(KNOWN_TEAMS)})",
+        help=f"a team id it knows (repeatable; default: {', '.join(KNOWN_TEAMS)})",
     )
     parser.add_argument(
         "--project",
@@ -51,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--org-tree",
         action="append",
         metavar="NAME",
-        help=f"an org tree it knows (repeatable; default {', '.join(KNOWN_ORG_TREES)})",
+        help=f"an org tree it knows (repeatable; default: {', '.join(KNOWN_ORG_TREES)})",
     )
     parser.add_argument(
         "--fault",
