@@ -47,20 +47,20 @@ END_DATES = ["2025-03-12", "2025-04-16"]
 Record = dict[str, t.Any]
 
 
-def loader_python() -> Path:
+def loader_python(venv: Path = LOADER_VENV, *, ci: bool) -> Path:
     """target-snowflake's Python with fakesnow; a skip that says why, or a failure on CI.
 
     Python 3.10 always skips: fakesnow needs 3.11, so `make setup` installs it only from 3.11.
     """
-    sites = sorted(LOADER_VENV.glob("lib/python3.*/site-packages"))
+    sites = sorted(venv.glob("lib/python3.*/site-packages"))
     if sites and sites[0].parent.name == "python3.10":
         pytest.skip("fakesnow needs Python >= 3.11; the loader's venv has 3.10")
     if not (sites and (sites[0] / "fakesnow").is_dir()):
-        problem = f"no fakesnow beside target-snowflake in {LOADER_VENV}: run `make setup`."
-        if os.environ.get("CI") == "true":
+        problem = f"no fakesnow beside target-snowflake in {venv}: run `make setup`."
+        if ci:
             pytest.fail(f"{problem} CI=true: failing instead of skipping.")
         pytest.skip(problem)
-    return LOADER_VENV / "bin" / "python"
+    return venv / "bin" / "python"
 
 
 def shipped(plugin_type: str, name: str) -> dict[str, t.Any]:
@@ -84,7 +84,7 @@ def records_of(run: TapRun, stream: str) -> list[Record]:
 def test_target_snowflake_on_fakesnow_types_keys_and_upserts_two_overlapping_runs(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    python = loader_python()
+    python = loader_python(ci=os.environ.get("CI") == "true")
     # The shipped BATCH extractor's settings, its $MELTANO_PROJECT_ROOT being tmp_path.
     batch = json.loads(
         json.dumps(shipped("extractors", "tap-sei-time-in-status--batch")).replace(
@@ -185,3 +185,19 @@ def test_target_snowflake_on_fakesnow_types_keys_and_upserts_two_overlapping_run
                 assert got == record.get(name), (stream, record_key, name)
             # The loader fills _sdc_* from RECORD lines only: BATCH rows leave them null.
             assert (row["_SDC_BATCHED_AT"] is None) == (number == 1), (stream, record_key)
+
+
+def test_without_fakesnow_it_skips_outside_ci_and_fails_on_ci_but_on_python_3_10(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    with pytest.raises(pytest.skip.Exception, match="run `make setup`"):
+        loader_python(tmp_path, ci=False)
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        loader_python(tmp_path, ci=True)
+    (site / "fakesnow").mkdir()
+    assert loader_python(tmp_path, ci=True) == tmp_path / "bin" / "python"
+    site.parent.rename(tmp_path / "lib" / "python3.10")
+    with pytest.raises(pytest.skip.Exception, match="fakesnow needs Python"):
+        loader_python(tmp_path, ci=True)
