@@ -13,7 +13,7 @@ UV      := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(BIN)/uv
 
 .PHONY: setup test lint demo clean lock
 
-setup: $(VENV)/.installed .meltano/.installed
+setup: $(VENV)/.installed .meltano/.installed .meltano/.fakesnow
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,16 @@ $(VENV)/.installed: pyproject.toml uv.lock $(BIN)/uv
 	$(UV) sync --quiet --locked --extra dev --inexact
 	touch $@
 
-# After changing a dependency in pyproject.toml or requirements/meltano.in: pin the new set in
-# uv.lock and requirements/meltano.txt, and commit them.
+# After changing a dependency in pyproject.toml or requirements/*.in: pin the new set in
+# uv.lock and requirements/*.txt, and commit them.
 lock: $(BIN)/uv
 	$(UV) lock
 	$(BIN)/uv pip compile --quiet --universal --python-version 3.10 --generate-hashes \
 		--custom-compile-command "make lock" --annotation-style line \
 		requirements/meltano.in -o requirements/meltano.txt
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" --annotation-style line \
+		requirements/snowflake-offline.in -o requirements/snowflake-offline.txt
 
 # Meltano and its dependencies at the versions (and hashes) of requirements/meltano.txt. An
 # existing MVENV is kept as it is (it may be shared): remove it to install a new lock.
@@ -43,6 +46,18 @@ $(MELTANO): | $(BIN)/uv
 # The tap (editable) and every loader of meltano.yml, each in its own plugin venv.
 .meltano/.installed: meltano.yml pyproject.toml $(MELTANO)
 	$(MELTANO) install
+	touch $@
+
+# fakesnow beside target-snowflake in its Meltano venv, with the loader's own dependencies at
+# the versions and hashes of requirements/snowflake-offline.txt, for the offline Snowflake test
+# (tests/test_snowflake_offline.py). fakesnow needs Python >= 3.11: on 3.10 nothing is
+# installed and that test skips.
+SNOWFLAKE_PY := .meltano/loaders/target-snowflake/venv/bin/python
+.meltano/.fakesnow: requirements/snowflake-offline.txt .meltano/.installed
+	if $(SNOWFLAKE_PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then \
+		$(BIN)/uv pip install --quiet --python $(SNOWFLAKE_PY) --require-hashes \
+			--compile-bytecode -r requirements/snowflake-offline.txt; \
+	fi
 	touch $@
 
 demo: setup

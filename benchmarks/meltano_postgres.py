@@ -6,9 +6,10 @@
 >= 500,000 rows, `time_in_status` only, as shipped) and a throwaway PostgreSQL 15
 (`tests/postgres_server.py`), then prints, measured in this one run:
 1. wall time and rows/s of `meltano run` into PostgreSQL with the shipped meltano.yml, with
-   target-postgres's own defaults for `use_copy` and `validate_records`, with BATCH output, and
-   without the loader's `_sdc_*` metadata columns (an opt-in the README describes); the tap
-   alone to /dev/null (and a bare-Python roof on the same file); the loader's peak RSS;
+   target-postgres's own defaults for `use_copy` and `validate_records`, with BATCH output (the
+   shipped `tap-sei-time-in-status--batch`), and without the loader's `_sdc_*` metadata columns
+   (an opt-in the README describes); the tap alone to /dev/null (and a bare-Python roof on the
+   same file); the loader's peak RSS. `--variants` runs only some of the `meltano run`s;
 2. the poll schedule: 8 exports of 3 s on the server, 4 in flight, with the default
    `poll_interval_seconds` (1 s) and with 2 s, and the polls per export;
 3. with `--ceiling`, target-postgres alone (`meltano invoke`) fed the tap's RECORD lines from a
@@ -98,13 +99,19 @@ class PeakRss:
         return found - {self._root}
 
 
-def meltano_run(meltano: str, env: dict[str, str], workdir: Path, label: str) -> tuple[float, int]:
+EXTRACTOR = "tap-sei-time-in-status"
+BATCH_EXTRACTOR = "tap-sei-time-in-status--batch"  # meltano.yml: the same tap with batch_config
+
+
+def meltano_run(
+    meltano: str, env: dict[str, str], workdir: Path, label: str, extractor: str = EXTRACTOR
+) -> tuple[float, int]:
     """One `meltano run` (fresh state): wall seconds and the loader's peak RSS in KiB."""
     log = workdir / f"{label}.log"
     started = time.perf_counter()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [meltano, "--environment=dev", "run", "tap-sei-time-in-status", "target-postgres"],
+            [meltano, "--environment=dev", "run", extractor, "target-postgres"],
             cwd=ROOT,
             env={**env, "MELTANO_DATABASE_URI": f"sqlite:///{workdir / label}.db"},
             stdout=out,
@@ -146,31 +153,46 @@ def tap_env(sandbox: SandboxServer, start: str) -> dict[str, str]:
 
 
 def batch_env(workdir: Path) -> dict[str, str]:
-    """BATCH output into `workdir`, with the default file size."""
-    config = {
-        "encoding": {"format": "jsonl", "compression": "gzip"},
-        "storage": {"root": (workdir / "batches").as_uri()},
-    }
-    return {"TAP_SEI_TIME_IN_STATUS_BATCH_CONFIG": json.dumps(config)}
+    """The shipped BATCH extractor's files in `workdir`, with the default file size."""
+    return {"TAP_SEI_TIME_IN_STATUS__BATCH_BATCH_CONFIG_STORAGE_ROOT": workdir.as_uri()}
 
 
-def end_to_end(meltano: str, workdir: Path) -> None:
+#: The `meltano run`s of step 1, by the name `--variants` knows them by.
+VARIANTS = {
+    "shipped": "shipped meltano.yml",
+    "defaults": "target-postgres defaults",
+    "batch": "shipped + BATCH",
+    "no-sdc": "shipped, no _sdc_ columns",
+}
+#: The ratios step 1 prints, of the runs it made: (name, slower, faster).
+RATIOS = [
+    ("target-postgres defaults / shipped", "target-postgres defaults", "shipped meltano.yml"),
+    ("shipped / BATCH", "shipped meltano.yml", "shipped + BATCH"),
+    ("defaults / BATCH", "target-postgres defaults", "shipped + BATCH"),
+    ("defaults / no _sdc_ columns", "target-postgres defaults", "shipped, no _sdc_ columns"),
+    ("tap alone / shipped", "tap alone", "shipped meltano.yml"),
+]
+
+
+def end_to_end(meltano: str, workdir: Path, labels: t.Collection[str]) -> None:
     print("1. one export into PostgreSQL 15 through `meltano run`", flush=True)
     with SandboxServer(BIG_EXPORT) as sandbox, PostgresServer() as pg:
         _, path = prepare_export(sandbox, START, END, workdir)
         rows, roof_seconds = roof(path)
         base_env = tap_env(sandbox, START)
-        variants: dict[str, dict[str, str]] = {
-            "shipped meltano.yml": {},
-            "target-postgres defaults": DEFAULTS,
-            "shipped + BATCH": batch_env(workdir),
-            "shipped, no _sdc_ columns": NO_METADATA,
+        variants: dict[str, tuple[str, dict[str, str]]] = {
+            "shipped meltano.yml": (EXTRACTOR, {}),
+            "target-postgres defaults": (EXTRACTOR, DEFAULTS),
+            "shipped + BATCH": (BATCH_EXTRACTOR, batch_env(workdir / "batches")),
+            "shipped, no _sdc_ columns": (EXTRACTOR, NO_METADATA),
         }
         results: dict[str, float] = {}
-        for number, (label, extra) in enumerate(variants.items()):
+        for number, (label, (extractor, extra)) in enumerate(variants.items()):
+            if label not in labels:
+                continue
             schema = f"bench_{number}"
             env = {**base_env, **pg.target_postgres_env(schema=schema), **extra}
-            seconds, peak_kib = meltano_run(meltano, env, workdir, f"run{number}")
+            seconds, peak_kib = meltano_run(meltano, env, workdir, f"run{number}", extractor)
             loaded = loaded_rows(pg, schema)
             if loaded != rows:
                 sys.exit(f"{label}: {loaded:,} rows in PostgreSQL, the export has {rows:,}")
@@ -198,17 +220,13 @@ def end_to_end(meltano: str, workdir: Path) -> None:
             f"tap/roof time {from_download / roof_seconds:.2f})",
             flush=True,
         )
-        shipped = results["shipped meltano.yml"]
-        print(
-            f"   {rows:,} rows. target-postgres defaults / shipped: "
-            f"{results['target-postgres defaults'] / shipped:.2f} x; shipped / BATCH: "
-            f"{shipped / results['shipped + BATCH']:.2f} x; defaults / BATCH: "
-            f"{results['target-postgres defaults'] / results['shipped + BATCH']:.2f} x; "
-            f"defaults / no _sdc_ columns: "
-            f"{results['target-postgres defaults'] / results['shipped, no _sdc_ columns']:.2f} x; "
-            f"tap alone / shipped: {tap_seconds / shipped:.2f}",
-            flush=True,
-        )
+        results["tap alone"] = tap_seconds
+        ratios = [
+            f"{name}: {results[slower] / results[faster]:.2f} x"
+            for name, slower, faster in RATIOS
+            if slower in results and faster in results
+        ]
+        print(f"   {rows:,} rows. {'; '.join(ratios)}", flush=True)
 
 
 def invoke(meltano: str, plugin: str, env: dict[str, str], stdin: t.Any, stdout: t.Any) -> None:
@@ -263,12 +281,14 @@ def large(meltano: str, workdir: Path) -> None:
     with SandboxServer(BIG_EXPORT) as sandbox, PostgresServer() as pg:
         _, path = prepare_export(sandbox, LARGE_START, END, workdir)
         rows, _ = roof(path)
-        for number, (label, extra) in enumerate(
-            {"shipped meltano.yml": {}, "shipped + BATCH": batch_env(workdir)}.items()
-        ):
+        variants = {
+            "shipped meltano.yml": (EXTRACTOR, {}),
+            "shipped + BATCH": (BATCH_EXTRACTOR, batch_env(workdir / "batches")),
+        }
+        for number, (label, (extractor, extra)) in enumerate(variants.items()):
             schema = f"large_{number}"
             env = {**tap_env(sandbox, LARGE_START), **pg.target_postgres_env(schema), **extra}
-            seconds, peak_kib = meltano_run(meltano, env, workdir, f"large{number}")
+            seconds, peak_kib = meltano_run(meltano, env, workdir, f"large{number}", extractor)
             loaded = loaded_rows(pg, schema)
             print(
                 f"   {label:<26} {seconds:6.1f} s  {rows / seconds:8,.0f} rows/s  "
@@ -281,6 +301,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--meltano", default=str(ROOT / ".venv-meltano" / "bin" / "meltano"))
     parser.add_argument("--only", choices=["end-to-end", "polls"])
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        help="the `meltano run`s of step 1 (default: all)",
+    )
     parser.add_argument(
         "--ceiling",
         action="store_true",
@@ -297,7 +324,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         if args.only != "polls":
-            end_to_end(args.meltano, Path(tmp))
+            end_to_end(args.meltano, Path(tmp), [VARIANTS[v] for v in args.variants])
         if args.only != "end-to-end":
             concurrency(Path(tmp), (1.0, 2.0))
         if args.ceiling:

@@ -137,6 +137,16 @@ def test_dependabot_watches_the_lock_file_and_the_actions() -> None:
     assert (ROOT / "uv.lock").exists()
 
 
+def assert_pinned_with_hashes(lock: str) -> None:
+    """Each requirement: `name==version \\` (markers allowed), then its hashes."""
+    entries = re.split(r"\n(?=\S)", lock)
+    requirements = [e for e in entries if e and not e.startswith("#")]
+    assert len(requirements) > 20
+    for entry in requirements:
+        assert re.match(r"^[A-Za-z0-9._-]+(\[[^]]+\])?==\S+", entry), entry
+        assert "--hash=sha256:" in entry, entry
+
+
 def test_meltano_lock_pins_everything_with_hashes() -> None:
     wanted = re.findall(
         r"^meltano==(\S+)$", (ROOT / "requirements" / "meltano.in").read_text(), re.MULTILINE
@@ -144,13 +154,19 @@ def test_meltano_lock_pins_everything_with_hashes() -> None:
     lock = (ROOT / "requirements" / "meltano.txt").read_text(encoding="utf-8")
     assert wanted
     assert re.findall(r"^meltano==(\S+) ", lock, re.MULTILINE) == wanted
-    # Each requirement: `name==version \` (markers allowed), then its hashes.
-    entries = re.split(r"\n(?=\S)", lock)
-    requirements = [e for e in entries if e and not e.startswith("#")]
-    assert len(requirements) > 20
-    for entry in requirements:
-        assert re.match(r"^[A-Za-z0-9._-]+(\[[^]]+\])?==\S+", entry), entry
-        assert "--hash=sha256:" in entry, entry
+    assert_pinned_with_hashes(lock)
+
+
+def test_snowflake_offline_lock_holds_meltano_ymls_loader_and_fakesnow_with_hashes() -> None:
+    """The offline Snowflake test loads with the target-snowflake that meltano.yml installs."""
+    loaders = load(ROOT / "meltano.yml")["plugins"]["loaders"]
+    (snowflake,) = [p["pip_url"] for p in loaders if p["name"] == "target-snowflake"]
+    wanted = (ROOT / "requirements" / "snowflake-offline.in").read_text(encoding="utf-8")
+    assert snowflake in wanted.splitlines()
+    lock = (ROOT / "requirements" / "snowflake-offline.txt").read_text(encoding="utf-8")
+    pins = set(re.findall(r"^(\S+==\S+) ", lock, re.MULTILINE))
+    assert {snowflake, "fakesnow==0.12.1"} <= pins
+    assert_pinned_with_hashes(lock)
 
 
 def test_changelog_keeps_a_changelog() -> None:

@@ -81,6 +81,8 @@ def postgres() -> Iterator[PostgresServer]:
 class Meltano:
     """`meltano run` with one state database and the tap pointed at one sandbox."""
 
+    extractor = "tap-sei-time-in-status"
+
     def __init__(self, binary: str, sandbox: SandboxServer, workdir: Path) -> None:
         self.binary = binary
         self.env = {
@@ -95,7 +97,7 @@ class Meltano:
             self.env[f"TAP_SEI_TIME_IN_STATUS_{name.upper()}"] = env_value
 
     def command(self, loader: str, *options: str) -> list[str]:
-        return [self.binary, "--environment=dev", "run", *options, "tap-sei-time-in-status", loader]
+        return [self.binary, "--environment=dev", "run", *options, self.extractor, loader]
 
     def run(self, loader: str, *options: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
@@ -212,8 +214,17 @@ def test_postgres_holds_every_row_once_then_upserts_incrementally(
     assert {team for team, _, _, _ in answer} == {r["team"] for r in rows}
     assert all(isinstance(avg, Decimal) for _, _, avg, _ in answer if avg is not None)
 
+    # The second run switches to BATCH as the README says: the state copied to the batch
+    # extractor's id, then its one command.
+    copy, batch_run = (readme_command(meltano, argv) for argv in readme_commands("batch"))
+    assert batch_run[1:] == ["run", "tap-sei-time-in-status--batch", "target-postgres"]
+    done = run_in(ROOT, copy, run.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run.env["TAP_SEI_TIME_IN_STATUS__BATCH_BATCH_CONFIG_STORAGE_ROOT"] = tmp_path.as_uri()
     sandbox.reset_log()
-    run.run("target-postgres")
+    done = run_in(ROOT, batch_run, run.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert list(tmp_path.glob("time_in_status-*.jsonl.gz"))
     ranges = {
         (r.body["dateRange"]["start"], r.body["dateRange"]["end"])
         for r in sandbox.requests_of("create")
@@ -221,7 +232,12 @@ def test_postgres_holds_every_row_once_then_upserts_incrementally(
     # Bookmark 2025-06-30 - 7 days lies in the window 2025-03-31..2025-06-29: that window and
     # the one after it are exported again, not the first.
     assert ranges == {("2025-03-31", "2025-06-29"), ("2025-06-30", "2025-06-30")}
-    assert len(pg_rows(postgres, schema)) == len(rows)
+    again = pg_rows(postgres, schema)
+    assert sorted(map(view, again)) == sorted(map(view, rows))
+    # target-postgres fills the _sdc_* columns from RECORD lines only: the rows the BATCH run
+    # rewrote have none.
+    for row in again:
+        assert (row["_sdc_batched_at"] is None) == (str(row["window_start"]) >= "2025-03-31")
 
 
 def test_postgres_after_sigkill_and_rerun_equals_a_clean_run(
@@ -248,13 +264,10 @@ def test_postgres_after_sigkill_and_rerun_equals_a_clean_run(
 
 
 def use_batches(run: Meltano, root: Path) -> None:
-    """BATCH output, files of at most 10 rows: several per window."""
-    config = {
-        "encoding": {"format": "jsonl", "compression": "gzip"},
-        "storage": {"root": root.as_uri()},
-    }
-    run.env["TAP_SEI_TIME_IN_STATUS_BATCH_CONFIG"] = json.dumps(config)
-    run.env["TAP_SEI_TIME_IN_STATUS_BATCH_SIZE_ROWS"] = "10"
+    """The shipped BATCH extractor, its files in `root`, at most 10 rows each: several a window."""
+    run.extractor = "tap-sei-time-in-status--batch"
+    run.env["TAP_SEI_TIME_IN_STATUS__BATCH_BATCH_CONFIG_STORAGE_ROOT"] = root.as_uri()
+    run.env["TAP_SEI_TIME_IN_STATUS_BATCH_SIZE_ROWS"] = "10"  # inherited from the plain one
 
 
 def test_postgres_from_batches_after_sigkill_and_rerun_equals_the_record_path(
