@@ -441,9 +441,16 @@ class TimeInStatusStream(_WindowedStream):
         self._write_state()
 
     def _close_pipeline(self) -> None:
+        """Stop the exports, then release the client and the temporary files at once.
+
+        Not at process exit: the process may go on (the tests, an orchestrator running the tap
+        in-process) and run the tap again.
+        """
         if self._export_pipeline is not None:
             self._export_pipeline.close()
             self._export_pipeline = None
+            self._client.close()
+            self.owner.temp_area.remove()
 
     def _records(self, completed: CompletedExport) -> t.Iterator[dict[str, t.Any]]:
         window = completed.request.window

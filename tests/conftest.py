@@ -119,7 +119,7 @@ def csv_view(row: dict[str, t.Any], status_columns: t.Sequence[str]) -> tuple[t.
 
 @pytest.fixture
 def tap(tmp_path: Path) -> t.Callable[..., TapRun]:
-    """Run the tap as a subprocess with a config (and optional state) in a temp folder."""
+    """Run the tap in-process (`run_tap`) with a config (and optional state) in a temp folder."""
     counter = iter(range(1000))
 
     def run(config: dict[str, t.Any], state: dict[str, t.Any] | None = None, **kw: t.Any) -> TapRun:
