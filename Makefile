@@ -10,6 +10,11 @@ export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 # every machine gets the same versions. uv itself is pinned here and installed with pip.
 UV_VERSION := 0.13.9
 UV      := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(BIN)/uv
+# Byte-compile what is installed: where PYTHONDONTWRITEBYTECODE is set (as on CI), nothing is
+# ever cached, and each Python process (Meltano, a loader, a pytest worker) would compile
+# every module it imports again (seconds each). A file that does not compile is never
+# imported (test data, other Python versions' code), hence `|| true`.
+COMPILE  = compileall -qq -j0
 
 .PHONY: setup test lint demo clean lock
 
@@ -22,7 +27,7 @@ $(BIN)/uv:
 # --locked: refuse a uv.lock that no longer matches pyproject.toml (run `make lock`).
 # --inexact: keep pip and uv, which the venv had before uv.lock.
 $(VENV)/.installed: pyproject.toml uv.lock $(BIN)/uv
-	$(UV) sync --quiet --locked --extra dev --inexact
+	$(UV) sync --quiet --locked --extra dev --inexact --compile-bytecode
 	touch $@
 
 # After changing a dependency in pyproject.toml or requirements/meltano.in: pin the new set in
@@ -38,11 +43,15 @@ lock: $(BIN)/uv
 $(MELTANO): | $(BIN)/uv
 	$(PYTHON) -m venv $(MVENV)
 	$(BIN)/uv pip install --quiet --python $(MVENV)/bin/python --require-hashes \
-		-r requirements/meltano.txt
+		--compile-bytecode -r requirements/meltano.txt
 
 # The tap (editable) and every loader of meltano.yml, each in its own plugin venv.
 .meltano/.installed: meltano.yml pyproject.toml $(MELTANO)
 	$(MELTANO) install
+	for python in $(MVENV)/bin/python .meltano/*/*/venv/bin/python; do \
+		$$python -m $(COMPILE) $$($$python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+			|| true; \
+	done
 	touch $@
 
 demo: setup
