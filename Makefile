@@ -16,7 +16,7 @@ UV      := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(BIN)/uv
 # imported (test data, other Python versions' code), hence `|| true`.
 COMPILE  = compileall -qq -j0
 
-.PHONY: setup test lint demo clean lock
+.PHONY: setup test test-quick lint demo clean lock
 
 setup: $(VENV)/.installed .meltano/.installed
 
@@ -62,8 +62,18 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Tests run on parallel workers (pytest-xdist; `auto` is two a core, see tests/conftest.py);
+# a group of tests that share an expensive fixture runs on one worker (--dist loadgroup).
+# `make test PYTEST_ARGS=-n0` runs them in this process, one after another.
+PYTEST_ARGS ?= -n auto --dist loadgroup
+
 test: lint
-	MELTANO_BIN=$(abspath $(MELTANO)) $(BIN)/pytest
+	MELTANO_BIN=$(abspath $(MELTANO)) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The tap and the sandbox alone: no Meltano, no package build (a minute or so, no lint).
+test-quick: setup
+	$(BIN)/pytest $(PYTEST_ARGS) --ignore=tests/test_meltano.py --ignore=tests/test_packaging.py \
+		--ignore=tests/test_hub_definition.py
 
 clean:
 	rm -rf $(VENV) $(MVENV) .meltano output .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import typing as t
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,14 @@ from tap_sei_time_in_status.windows import period_start
 from tests.tap_runner import TapRun, run_tap
 
 API_KEY = "test-key-7f3c9a1b2e"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers a core, as most tests wait (on the sandbox's timers), not compute.
+
+    The CPU-bound Meltano tests run on one worker of their own (an `xdist_group`).
+    """
+    return max(2, 2 * (os.cpu_count() or 1))
 
 
 @pytest.fixture

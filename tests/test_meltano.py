@@ -32,6 +32,9 @@ from tests.postgres_server import ENV_URL, MISSING_BINARIES, PostgresServer, fin
 from tests.readme_examples import commands as readme_commands
 from tests.readme_examples import example as readme_example
 
+# Meltano runs are CPU-bound (meltano, tap and loader processes): one worker runs them one
+# after another (first: the largest group), while the others run the tests that mostly wait.
+pytestmark = pytest.mark.xdist_group("meltano")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CSV = ROOT / "tests" / "fixtures" / "api_page_example.csv"
 MELTANO = os.environ.get("MELTANO_BIN") or str(ROOT / ".venv-meltano" / "bin" / "meltano")
@@ -626,10 +629,11 @@ def test_the_readme_plugin_definition_in_a_new_project(
 ) -> None:
     """A wheel, the README's definition pasted into a new project, then its commands."""
     wheels = tmp_path / "dist"
+    uv = Path(sys.executable).parent / "uv"  # from `make setup`; builds from its cache
     built = run_in(
         ROOT,
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "."],
-        dict(os.environ),
+        [str(uv), "build", "--quiet", "--wheel", "--out-dir", str(wheels)],
+        {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))},
     )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = wheels.glob("tap_sei_time_in_status-*.whl")
