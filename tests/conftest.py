@@ -26,9 +26,21 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return max(2, 2 * (os.cpu_count() or 1))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the session's PostgreSQL run on one worker (`--dist loadgroup`): one server.
+
+    They are Meltano runs, CPU-bound: the other Meltano tests make a second group, so that
+    two workers take them while the rest run the tests that mostly wait.
+    """
+    for item in items:
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("postgres"))
+
+
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(api_key=API_KEY, export_seconds=0.15)) as server:
+    with SandboxServer(SandboxConfig(api_key=API_KEY, export_seconds=0.05)) as server:
         yield server
 
 
