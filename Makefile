@@ -63,7 +63,7 @@ lint: setup
 	$(BIN)/mypy
 
 # Tests run on parallel workers (pytest-xdist; `auto` is two a core, see tests/conftest.py);
-# a group of tests that share an expensive fixture runs on one worker (--dist loadgroup).
+# a group of tests runs on one worker (--dist loadgroup, groups of tests/xdist_groups.py).
 # `make test PYTEST_ARGS=-n0` runs them in this process, one after another.
 PYTEST_ARGS ?= -n auto --dist loadgroup
 

@@ -21,21 +21,18 @@ API_KEY = "test-key-7f3c9a1b2e"
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: two workers a core, as most tests wait (on the sandbox's timers), not compute.
 
-    The CPU-bound Meltano tests run on one worker of their own (an `xdist_group`).
+    The CPU-bound Meltano tests run on two of them (`tests/xdist_groups.py`).
     """
     return max(2, 2 * (os.cpu_count() or 1))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on the session's PostgreSQL run on one worker (`--dist loadgroup`): one server.
+def pytest_xdist_make_scheduler(config: pytest.Config, log: t.Any) -> t.Any:
+    """`--dist loadgroup`: the groups of `tests/xdist_groups.py` (by module and name)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import SerialGroupScheduling  # noqa: PLC0415 - only with xdist
 
-    They are Meltano runs, CPU-bound: the other Meltano tests make a second group, so that
-    two workers take them while the rest run the tests that mostly wait.
-    """
-    for item in items:
-        if "postgres" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("postgres"))
+    return SerialGroupScheduling(config, log)
 
 
 @pytest.fixture

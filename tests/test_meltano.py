@@ -32,10 +32,6 @@ from tests.postgres_server import ENV_URL, MISSING_BINARIES, PostgresServer, fin
 from tests.readme_examples import commands as readme_commands
 from tests.readme_examples import example as readme_example
 
-# Meltano runs are CPU-bound (meltano, tap and loader processes): a worker runs them one after
-# another (a group goes first), while the others run the tests that mostly wait. Those on
-# PostgreSQL make a group of their own (tests/conftest.py), on another worker.
-pytestmark = pytest.mark.xdist_group("meltano")
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CSV = ROOT / "tests" / "fixtures" / "api_page_example.csv"
 MELTANO = os.environ.get("MELTANO_BIN") or str(ROOT / ".venv-meltano" / "bin" / "meltano")

@@ -28,8 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SOURCE_VERSION = "0.1.0.dev0"  # pyproject.toml's fallback-version
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-# One worker builds the clone, the wheel and the venv (module fixtures) for all these tests.
-pytestmark = pytest.mark.xdist_group("packaging")
 
 
 def run(command: t.Sequence[str | Path], cwd: Path | None = None) -> str:
