@@ -100,7 +100,9 @@ def run_tap(
 
     In-process costs a tenth of a subprocess (no interpreter, no singer-sdk import to start);
     `process=True` (`run_tap_process`) is for what only a real process shows. With `streams`,
-    on its discovered catalog with just those selected.
+    on its discovered catalog with just those selected. `timeout`: a subprocess is killed
+    then; an in-process run that took longer fails once it ends (`subprocess.TimeoutExpired`
+    too), and pytest-timeout ends one that hangs.
     """
     documents = {"--about", "--discover"} & set(extra_args)
     if streams is not None and catalog is None and not documents:
