@@ -21,9 +21,10 @@ API_KEY = "test-key-7f3c9a1b2e"
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: two workers a core, as most tests wait (on the sandbox's timers), not compute.
 
-    The CPU-bound Meltano tests run on two of them (`tests/xdist_groups.py`).
+    The CPU-bound Meltano tests run on two of them (`tests/xdist_groups.py`). At most 16: past
+    that, starting workers costs more than it saves.
     """
-    return max(2, 2 * (os.cpu_count() or 1))
+    return min(16, max(2, 2 * (os.cpu_count() or 1)))
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: t.Any) -> t.Any:
