@@ -10,8 +10,13 @@ export MELTANO_SEND_ANONYMOUS_USAGE_STATS := false
 # every machine gets the same versions. uv itself is pinned here and installed with pip.
 UV_VERSION := 0.13.9
 UV      := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) $(BIN)/uv
+# Byte-compile what is installed: where PYTHONDONTWRITEBYTECODE is set (as on CI), nothing is
+# ever cached, and each Python process (Meltano, a loader, a pytest worker) would compile
+# every module it imports again (seconds each). A file that does not compile is never
+# imported (test data, other Python versions' code), hence `|| true`.
+COMPILE  = compileall -qq -j0
 
-.PHONY: setup test lint demo clean lock
+.PHONY: setup test test-quick lint demo clean lock
 
 setup: $(VENV)/.installed .meltano/.installed .meltano/.fakesnow
 
@@ -22,7 +27,7 @@ $(BIN)/uv:
 # --locked: refuse a uv.lock that no longer matches pyproject.toml (run `make lock`).
 # --inexact: keep pip and uv, which the venv had before uv.lock.
 $(VENV)/.installed: pyproject.toml uv.lock $(BIN)/uv
-	$(UV) sync --quiet --locked --extra dev --inexact
+	$(UV) sync --quiet --locked --extra dev --inexact --compile-bytecode
 	touch $@
 
 # After changing a dependency in pyproject.toml or requirements/*.in: pin the new set in
@@ -41,11 +46,15 @@ lock: $(BIN)/uv
 $(MELTANO): | $(BIN)/uv
 	$(PYTHON) -m venv $(MVENV)
 	$(BIN)/uv pip install --quiet --python $(MVENV)/bin/python --require-hashes \
-		-r requirements/meltano.txt
+		--compile-bytecode -r requirements/meltano.txt
 
 # The tap (editable) and every loader of meltano.yml, each in its own plugin venv.
 .meltano/.installed: meltano.yml pyproject.toml $(MELTANO)
 	$(MELTANO) install
+	for python in $(MVENV)/bin/python .meltano/*/*/venv/bin/python; do \
+		$$python -m $(COMPILE) $$($$python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
+			|| true; \
+	done
 	touch $@
 
 # fakesnow beside target-snowflake in its Meltano venv, with the loader's own dependencies at
@@ -68,8 +77,17 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Tests run on parallel workers (pytest-xdist; `auto` is two a core, see tests/conftest.py);
+# a group of tests runs on one worker (--dist loadgroup, groups of tests/xdist_groups.py).
+# `make test PYTEST_ARGS=-n0` runs them in this process, one after another.
+PYTEST_ARGS ?= -n auto --dist loadgroup
+
 test: lint
-	MELTANO_BIN=$(abspath $(MELTANO)) $(BIN)/pytest
+	MELTANO_BIN=$(abspath $(MELTANO)) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The tap and the sandbox alone: no test marked slow (Meltano, loaders, package builds), no lint.
+test-quick: setup
+	$(BIN)/pytest $(PYTEST_ARGS) -m "not slow"
 
 # output/ itself stays: it ships (meltano.yml's DuckDB file goes there), only its files go.
 clean:

@@ -367,9 +367,16 @@ class TimeInStatusStream(_WindowedStream):
         self._write_state()
 
     def _close_exports(self) -> None:
+        """Stop the exports, then release the client and the temporary files at once.
+
+        Not at process exit: the process may go on (the tests, an orchestrator running the tap
+        in-process) and run the tap again.
+        """
         if self._exports is not None:
             self._exports.close()
             self._exports = None
+            self._client.close()
+            self.owner.temp_area.remove()
 
     def _note_header(self, parser: RecordParser) -> None:
         new = self._header_notes.note(parser)

@@ -92,7 +92,7 @@ class TapSeiTimeInStatus(Tap):
 
     @cached_property
     def temp_area(self) -> TempArea:
-        """The run's temporary files, removed when the process ends."""
+        """The run's temporary files, removed when the exports end (at exit, should that fail)."""
         area = TempArea(self.logger)
         atexit.register(area.remove)
         return area

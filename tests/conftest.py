@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import typing as t
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,27 @@ from tests.tap_runner import TapRun, run_tap
 API_KEY = "test-key-7f3c9a1b2e"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers a core, as most tests wait (on the sandbox's timers), not compute.
+
+    The CPU-bound Meltano tests run on two of them (`tests/xdist_groups.py`). At most 16: past
+    that, starting workers costs more than it saves.
+    """
+    return min(16, max(2, 2 * (os.cpu_count() or 1)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: t.Any) -> t.Any:
+    """`--dist loadgroup`: the groups of `tests/xdist_groups.py` (by module and name)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import SerialGroupScheduling  # noqa: PLC0415 - only with xdist
+
+    return SerialGroupScheduling(config, log)
+
+
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(api_key=API_KEY, export_seconds=0.15)) as server:
+    with SandboxServer(SandboxConfig(api_key=API_KEY, export_seconds=0.05)) as server:
         yield server
 
 
@@ -119,7 +138,7 @@ def csv_view(row: dict[str, t.Any], status_columns: t.Sequence[str]) -> tuple[t.
 
 @pytest.fixture
 def tap(tmp_path: Path) -> t.Callable[..., TapRun]:
-    """Run the tap as a subprocess with a config (and optional state) in a temp folder."""
+    """Run the tap in-process (`run_tap`) with a config (and optional state) in a temp folder."""
     counter = iter(range(1000))
 
     def run(config: dict[str, t.Any], state: dict[str, t.Any] | None = None, **kw: t.Any) -> TapRun:

@@ -1,7 +1,9 @@
 """Meltano end to end: `meltano run` the tap into a real PostgreSQL 15 and into DuckDB.
 
 Meltano comes from `make setup` (its own virtualenv, plugins from `meltano install`). Each test
-gets its own Meltano system database (so its own state) and its own schema or file.
+gets its own Meltano system database (so its own state) and its own schema or file. The plugins
+are installed once; each pytest worker has a `.meltano` of its own that links to them, so
+that runs on other workers never share its run files (the tap's catalog, its config).
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def meltano() -> str:
     return MELTANO
 
 
+@pytest.fixture(scope="session")
+def meltano_sys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This worker's `.meltano`: the project's installed plugins, its own run files.
+
+    `meltano run` writes the tap's catalog to `.meltano/run/`: runs on two workers at once
+    must not share it (one selects the long stream, the other does not).
+    """
+    sys_dir = tmp_path_factory.mktemp("meltano-sys")
+    for plugins in ("extractors", "loaders"):
+        (sys_dir / plugins).symlink_to(ROOT / ".meltano" / plugins, target_is_directory=True)
+    return sys_dir
+
+
 def require_postgres_binaries(bin_dir: Path | None, *, ci: bool) -> Path:
     """The binaries' directory; without one, a skip that says why, or a failure on CI."""
     if bin_dir is None:
@@ -83,10 +98,11 @@ class Meltano:
 
     extractor = "tap-sei-time-in-status"
 
-    def __init__(self, binary: str, sandbox: SandboxServer, workdir: Path) -> None:
+    def __init__(self, binary: str, sandbox: SandboxServer, workdir: Path, sys_dir: Path) -> None:
         self.binary = binary
         self.env = {
             **os.environ,
+            "MELTANO_SYS_DIR_ROOT": str(sys_dir),
             "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "TAP_SEI_TIME_IN_STATUS_BASE_URL": sandbox.base_url,
@@ -191,9 +207,13 @@ def assert_each_served_row_once(rows: list[dict[str, t.Any]], sandbox: SandboxSe
 
 
 def test_postgres_holds_every_row_once_then_upserts_incrementally(
-    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+    meltano: str,
+    meltano_sys_dir: Path,
+    postgres: PostgresServer,
+    sandbox: SandboxServer,
+    tmp_path: Path,
 ) -> None:
-    run = Meltano(meltano, sandbox, tmp_path)
+    run = Meltano(meltano, sandbox, tmp_path, meltano_sys_dir)
     schema = pg_env(run, postgres)
     # The long stream is opt-in; this is `meltano select ... time_in_status_by_status '*'`.
     run.env["TAP_SEI_TIME_IN_STATUS__SELECT"] = json.dumps(BOTH_STREAMS)
@@ -241,15 +261,19 @@ def test_postgres_holds_every_row_once_then_upserts_incrementally(
 
 
 def test_postgres_after_sigkill_and_rerun_equals_a_clean_run(
-    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+    meltano: str,
+    meltano_sys_dir: Path,
+    postgres: PostgresServer,
+    sandbox: SandboxServer,
+    tmp_path: Path,
 ) -> None:
     (tmp_path / "clean").mkdir()
     (tmp_path / "killed").mkdir()
-    clean = Meltano(meltano, sandbox, tmp_path / "clean")
+    clean = Meltano(meltano, sandbox, tmp_path / "clean", meltano_sys_dir)
     clean_schema = pg_env(clean, postgres)
     clean.run("target-postgres")
 
-    killed = Meltano(meltano, sandbox, tmp_path / "killed")
+    killed = Meltano(meltano, sandbox, tmp_path / "killed", meltano_sys_dir)
     killed_schema = pg_env(killed, postgres)
     killed.run_and_kill_after_first_window("target-postgres")
     # The killed run's job is still marked running in Meltano's database: `--force` (as an
@@ -271,15 +295,19 @@ def use_batches(run: Meltano, root: Path) -> None:
 
 
 def test_postgres_from_batches_after_sigkill_and_rerun_equals_the_record_path(
-    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+    meltano: str,
+    meltano_sys_dir: Path,
+    postgres: PostgresServer,
+    sandbox: SandboxServer,
+    tmp_path: Path,
 ) -> None:
     (tmp_path / "lines").mkdir()
     (tmp_path / "batch").mkdir()
-    lines = Meltano(meltano, sandbox, tmp_path / "lines")
+    lines = Meltano(meltano, sandbox, tmp_path / "lines", meltano_sys_dir)
     lines_schema = pg_env(lines, postgres)
     lines.run("target-postgres")
 
-    batch = Meltano(meltano, sandbox, tmp_path / "batch")
+    batch = Meltano(meltano, sandbox, tmp_path / "batch", meltano_sys_dir)
     batch_schema = pg_env(batch, postgres)
     use_batches(batch, tmp_path / "batch" / "files")
     batch.run_and_kill_after_first_window("target-postgres")
@@ -295,10 +323,10 @@ def test_postgres_from_batches_after_sigkill_and_rerun_equals_the_record_path(
 
 
 def test_duckdb_reads_no_batch_messages(
-    meltano: str, sandbox: SandboxServer, tmp_path: Path
+    meltano: str, meltano_sys_dir: Path, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     """target-duckdb 0.8.0 stops at the first BATCH message: keep RECORD lines for it."""
-    run = Meltano(meltano, sandbox, tmp_path)
+    run = Meltano(meltano, sandbox, tmp_path, meltano_sys_dir)
     run.env["TARGET_DUCKDB_FILEPATH"] = str(tmp_path / "sei.duckdb")
     use_batches(run, tmp_path / "files")
     done = subprocess.run(
@@ -315,9 +343,9 @@ def test_duckdb_reads_no_batch_messages(
 
 
 def test_duckdb_holds_every_row_once_then_upserts_incrementally(
-    meltano: str, sandbox: SandboxServer, tmp_path: Path
+    meltano: str, meltano_sys_dir: Path, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    run = Meltano(meltano, sandbox, tmp_path)
+    run = Meltano(meltano, sandbox, tmp_path, meltano_sys_dir)
     database = tmp_path / "sei.duckdb"
     run.env["TARGET_DUCKDB_FILEPATH"] = str(database)
 
@@ -338,12 +366,12 @@ def test_duckdb_holds_every_row_once_then_upserts_incrementally(
 
 
 def test_postgres_loads_the_api_page_example_csv(
-    meltano: str, postgres: PostgresServer, tmp_path: Path
+    meltano: str, meltano_sys_dir: Path, postgres: PostgresServer, tmp_path: Path
 ) -> None:
     """The API page's example CSV, served byte for byte, lands in PostgreSQL as it says."""
     config = SandboxConfig(api_key=API_KEY, export_seconds=0.15, csv_file=EXAMPLE_CSV)
     with SandboxServer(config) as sandbox:
-        run = Meltano(meltano, sandbox, tmp_path)
+        run = Meltano(meltano, sandbox, tmp_path, meltano_sys_dir)
         schema = pg_env(run, postgres)
         run.env["TAP_SEI_TIME_IN_STATUS__SELECT"] = json.dumps(BOTH_STREAMS)
         run.env.update(
@@ -396,11 +424,15 @@ def test_postgres_loads_the_api_page_example_csv(
 
 
 def test_stand_in_hierarchy_rows_are_dropped_by_the_readme_script(
-    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+    meltano: str,
+    meltano_sys_dir: Path,
+    postgres: PostgresServer,
+    sandbox: SandboxServer,
+    tmp_path: Path,
 ) -> None:
     """Exports without `team_hierarchy`, then with it: the README's script keeps one row each."""
     sandbox.set_config(omit_columns=["team_hierarchy"])
-    run = Meltano(meltano, sandbox, tmp_path)
+    run = Meltano(meltano, sandbox, tmp_path, meltano_sys_dir)
     schema = pg_env(run, postgres)
     run.env["TAP_SEI_TIME_IN_STATUS__SELECT"] = json.dumps(BOTH_STREAMS)
     run.run("target-postgres")
@@ -429,11 +461,17 @@ def test_stand_in_hierarchy_rows_are_dropped_by_the_readme_script(
     assert set(counts("time_in_status_by_status", "status").values()) == {1}
 
 
-def test_snowflake_loader_installs_and_answers_about(meltano: str, tmp_path: Path) -> None:
+def test_snowflake_loader_installs_and_answers_about(
+    meltano: str, meltano_sys_dir: Path, tmp_path: Path
+) -> None:
     done = subprocess.run(
         [meltano, "invoke", "target-snowflake", "--about", "--format=json"],
         cwd=ROOT,
-        env={**os.environ, "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}"},
+        env={
+            **os.environ,
+            "MELTANO_SYS_DIR_ROOT": str(meltano_sys_dir),
+            "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}",
+        },
         capture_output=True,
         text=True,
         timeout=300,
@@ -459,8 +497,10 @@ SNOWFLAKE_VARS = (
     reason="real Snowflake: set SNOWFLAKE_ACCOUNT, _USER, _DATABASE, _WAREHOUSE and "
     "_PASSWORD or _PRIVATE_KEY_PATH (optionally _ROLE) to run it",
 )
-def test_snowflake_end_to_end(meltano: str, sandbox: SandboxServer, tmp_path: Path) -> None:
-    run = Meltano(meltano, sandbox, tmp_path)
+def test_snowflake_end_to_end(
+    meltano: str, meltano_sys_dir: Path, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    run = Meltano(meltano, sandbox, tmp_path, meltano_sys_dir)
     schema = f"SEI_TEST_{uuid.uuid4().hex[:8].upper()}"
     for name in ("ACCOUNT", "USER", "DATABASE", "WAREHOUSE", "ROLE", "PASSWORD"):
         if os.environ.get(f"SNOWFLAKE_{name}"):
@@ -542,9 +582,9 @@ def run_in(
 
 
 def test_state_set_get_and_clear_as_in_the_readme(
-    meltano: str, sandbox: SandboxServer, tmp_path: Path
+    meltano: str, meltano_sys_dir: Path, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    run = Meltano(meltano, sandbox, tmp_path)
+    run = Meltano(meltano, sandbox, tmp_path, meltano_sys_dir)
     run.env["TARGET_JSONL_DESTINATION_PATH"] = str(tmp_path)
     get, set_, clear = (readme_command(meltano, argv) for argv in readme_commands("state"))
     assert set_[2:4] == ["set", "--force"]
@@ -577,9 +617,13 @@ def test_state_set_get_and_clear_as_in_the_readme(
 
 
 def test_flattened_run_loads_the_additional_columns_into_postgres(
-    meltano: str, postgres: PostgresServer, sandbox: SandboxServer, tmp_path: Path
+    meltano: str,
+    meltano_sys_dir: Path,
+    postgres: PostgresServer,
+    sandbox: SandboxServer,
+    tmp_path: Path,
 ) -> None:
-    run = Meltano(meltano, sandbox, tmp_path)
+    run = Meltano(meltano, sandbox, tmp_path, meltano_sys_dir)
     schema = pg_env(run, postgres)
     run.env["TAP_SEI_TIME_IN_STATUS_FLATTENING_ENABLED"] = "true"
     run.env["TAP_SEI_TIME_IN_STATUS_FLATTENING_MAX_DEPTH"] = "1"
@@ -597,10 +641,11 @@ def test_the_readme_plugin_definition_in_a_new_project(
 ) -> None:
     """A wheel, the README's definition pasted into a new project, then its commands."""
     wheels = tmp_path / "dist"
+    uv = Path(sys.executable).parent / "uv"  # from `make setup`; builds from its cache
     built = run_in(
         ROOT,
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), "."],
-        dict(os.environ),
+        [str(uv), "build", "--quiet", "--wheel", "--out-dir", str(wheels)],
+        {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))},
     )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = wheels.glob("tap_sei_time_in_status-*.whl")

@@ -199,8 +199,9 @@ class ExportApiClient:
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
 
     def close(self) -> None:
-        """Release the pooled connections."""
+        """Release the pooled connections and end the watchdog's thread."""
         self._session.close()
+        self._watchdog.close()
 
     def __enter__(self) -> ExportApiClient:
         return self

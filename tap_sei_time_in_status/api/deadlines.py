@@ -127,6 +127,7 @@ class Watchdog:
         self._cond = threading.Condition()
         self._guards: set[RequestGuard] = set()
         self._stopped = False
+        self._closing = False
         self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
@@ -136,6 +137,7 @@ class Watchdog:
             if self._stopped:
                 guard.tripped = STOPPED
             self._guards.add(guard)
+            self._closing = False
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
                 self._thread.start()
@@ -149,6 +151,8 @@ class Watchdog:
             guard.finish()
             with self._cond:
                 self._guards.discard(guard)
+                if self._closing:
+                    self._cond.notify()  # the last one gone: the thread may end now
 
     def abort_all(self) -> None:
         """Cut every request in flight and refuse new ones (the tap is stopping)."""
@@ -158,6 +162,15 @@ class Watchdog:
         for guard in guards:
             guard.trip(STOPPED)
 
+    def close(self) -> None:
+        """End the thread once no request is watched (a later request starts a new one).
+
+        The client is done: its thread must not outlive it in a process that goes on.
+        """
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+
     def rearm(self, guard: RequestGuard, deadline: float) -> None:
         """Give a watched guard a new deadline."""
         with self._cond:
@@ -166,13 +179,14 @@ class Watchdog:
 
     def _run(self) -> None:
         with self._cond:
-            while True:
+            while not (self._closing and not self._guards):
                 now = self._clock()
                 for guard in [g for g in self._guards if g.deadline <= now]:
                     if not guard.expire():
                         self._guards.discard(guard)
                 upcoming = [g.deadline for g in self._guards]
                 self._cond.wait(timeout=max(0.01, min(upcoming) - now) if upcoming else None)
+            self._thread = None
 
 
 _current = threading.local()

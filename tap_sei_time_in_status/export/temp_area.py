@@ -20,6 +20,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class TempArea:
         self._logger = logger
         self._run_dir: Path | None = None
         self._lock_fd: int | None = None
+        self._removing = threading.Lock()
 
     def run_dir(self) -> Path:
         """The run's own directory; the first call also removes what killed runs left."""
@@ -84,14 +86,19 @@ class TempArea:
         return self._run_dir
 
     def remove(self) -> None:
-        """Remove this run's directory and everything in it."""
-        if self._run_dir is not None:
-            shutil.rmtree(self._run_dir, ignore_errors=True)
-            self._run_dir = None
-        if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self._lock_fd)
-            self._lock_fd = None
+        """Remove this run's directory and everything in it.
+
+        Locked: the end of the sync and a stop's last resort (another thread) may both call it,
+        and the lock's descriptor must be closed only once.
+        """
+        with self._removing:
+            if self._run_dir is not None:
+                shutil.rmtree(self._run_dir, ignore_errors=True)
+                self._run_dir = None
+            if self._lock_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._lock_fd)
+                self._lock_fd = None
 
     def _check_tmpdir(self) -> None:
         """A TMPDIR that is missing or not a directory is said so, naming it."""
