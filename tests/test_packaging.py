@@ -120,8 +120,13 @@ def test_version_in_every_kind_of_checkout(case: str, tmp_path: Path) -> None:
         run(["git", "tag", "v1.2.3"], cwd=repo)
         assert sdist_version(repo, tmp_path / "out") == "1.2.3"
     elif case == "after tag":
-        run(["git", "tag", "v1.2.3", "HEAD~1"], cwd=repo)
-        assert re.fullmatch(rf"1\.2\.4\.dev1\+g{sha[:7]}[0-9a-f]*", sdist_version(repo, tmp_path))
+        # Tag the first parent: on a merge commit, commits since the tag count every commit
+        # the merge brought in, as `git describe` does.
+        run(["git", "tag", "v1.2.3", "HEAD^1"], cwd=repo)
+        since = run(["git", "rev-list", "--count", "v1.2.3..HEAD"], cwd=repo).strip()
+        assert re.fullmatch(
+            rf"1\.2\.4\.dev{since}\+g{sha[:7]}[0-9a-f]*", sdist_version(repo, tmp_path)
+        )
     elif case == "shallow":  # actions/checkout's default: one commit, no tags
         shallow = clone(repo, tmp_path / "shallow", "--depth", "1", "--no-local")
         assert re.fullmatch(

@@ -26,6 +26,9 @@ from tap_sei_time_in_status.sandbox import SandboxServer
 from tests.conftest import tap_config
 from tests.tap_runner import BOTH_STREAMS, TapRun, run_tap, selecting
 
+# A loader run: slow (make test-quick leaves it out).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 LOADER_VENV = ROOT / ".meltano" / "loaders" / "target-snowflake" / "venv"
 ADAPTER = ROOT / "tests" / "fakesnow_target.py"
