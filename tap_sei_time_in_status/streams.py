@@ -23,6 +23,7 @@ from typing_extensions import override
 from tap_sei_time_in_status.api.cancellation import StopSwitch
 from tap_sei_time_in_status.api.client import ExportApiClient
 from tap_sei_time_in_status.api.secrets_guard import SecretGuard
+from tap_sei_time_in_status.export.admission import Admission
 from tap_sei_time_in_status.export.job import CompletedExport, ExportPolicy, ExportRequest
 from tap_sei_time_in_status.export.pipeline import ExportPipeline
 from tap_sei_time_in_status.export.plan import SyncPlan
@@ -338,7 +339,7 @@ class TimeInStatusStream(_WindowedStream):
             self._client,
             ExportPolicy.from_settings(self.settings),
             self.logger,
-            max_in_flight=self.settings.max_concurrent_exports,
+            admission=Admission.from_settings(self.settings),
             on_created=self._note_in_flight,
             in_flight=resume,
             max_run_seconds=self.settings.max_run_seconds,

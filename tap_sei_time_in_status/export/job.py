@@ -199,6 +199,8 @@ class ExportJob:
     polls: int = field(default=0, init=False)
     exports_created: int = field(default=0, init=False)
     _started: float = field(default=0.0, init=False)
+    #: When the export now being polled was created (or first seen); None when not polling.
+    _polling_since: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._started = self.clock()  # seconds in the logs count from the job's creation
@@ -225,6 +227,11 @@ class ExportJob:
             return None
         self._log(export_id, f"resumed from the state, {status.status}", status.message)
         return status
+
+    def poll_age(self) -> float | None:
+        """The age of the export this job is polling, which sets its pace; None if not polling."""
+        since = self._polling_since
+        return None if since is None else self.clock() - since
 
     def run(self, first: ExportStatus | None = None) -> CompletedExport:
         """Poll and download, creating the export again after FAILED or a timeout.
@@ -276,7 +283,13 @@ class ExportJob:
 
     def _wait(self, status: ExportStatus) -> ExportStatus:
         """Poll on the policy's schedule until COMPLETED, FAILED, gone, or the timeout."""
-        created_at = self.clock()
+        created_at = self._polling_since = self.clock()
+        try:
+            return self._poll_until_done(status, created_at)
+        finally:
+            self._polling_since = None
+
+    def _poll_until_done(self, status: ExportStatus, created_at: float) -> ExportStatus:
         schedule = self.policy.poll_schedule
         while True:
             self._check_known(status)
