@@ -223,9 +223,18 @@ class ExportJob:
             with self._about_this_window():
                 status = self._poll(export_id)
         except ExportNotFoundError:
-            self._log(export_id, "left in flight by an earlier run; the server no longer knows it")
+            self._log(
+                export_id,
+                "left in flight by an earlier run; the server no longer knows it",
+                level=logging.INFO,
+            )
             return None
-        self._log(export_id, f"resumed from the state, {status.status}", status.message)
+        self._log(
+            export_id,
+            f"resumed from the state, {status.status}",
+            status.message,
+            level=logging.INFO,
+        )
         return status
 
     def poll_age(self) -> float | None:
@@ -424,8 +433,12 @@ class ExportJob:
         local = local_disk_error(error, directory)
         return type(local)(f"{self.request}: {local} Nothing of this window was emitted.")
 
-    def _log(self, export_id: str, transition: str, message: str = "") -> None:
-        self.logger.info(
+    def _log(
+        self, export_id: str, transition: str, message: str = "", *, level: int = logging.DEBUG
+    ) -> None:
+        """One step of the export's life; the routine ones at DEBUG (a sync makes thousands)."""
+        self.logger.log(
+            level,
             "%s export %s: %s (%.1f s)%s",
             self.request,
             export_id,
