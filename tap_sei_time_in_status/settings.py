@@ -103,7 +103,8 @@ class Settings(CatalogSettings):
     terminal_date_column: t.Literal["issue_resolved_at", "version_release_date"]
     periods_per_window: int
     lookback_days: int
-    max_concurrent_exports: int
+    #: None: as many as the request budget allows, up to `concurrent_exports_ceiling`.
+    max_concurrent_exports: int | None
     poll_interval_seconds: float
     max_poll_interval_seconds: float
     export_timeout_seconds: float
@@ -113,6 +114,8 @@ class Settings(CatalogSettings):
     max_run_seconds: float | None = None
     max_requests_per_minute: float = 600.0
     failed_export_wait_seconds: float = 30.0
+    # Scale (issue 20).
+    concurrent_exports_ceiling: int = 50
     # Trust limits (issue 10).
     max_csv_line_bytes: int = 1 << 20
     # Trust, round two (issue 18).
@@ -194,7 +197,12 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         integer=True,
     )
     lookback = _number(config, "lookback_days", 7, errors, integer=True, allow_zero=True)
-    concurrency = _number(config, "max_concurrent_exports", 4, errors, integer=True)
+    concurrency = (
+        None
+        if config.get("max_concurrent_exports") is None
+        else _number(config, "max_concurrent_exports", 1, errors, integer=True)
+    )
+    ceiling = _number(config, "concurrent_exports_ceiling", 50, errors, integer=True)
     poll = _number(config, "poll_interval_seconds", 1, errors)
     max_poll = _number(config, "max_poll_interval_seconds", 60, errors)
     if poll and max_poll and max_poll < poll:
@@ -233,7 +241,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         ),
         periods_per_window=int(periods),
         lookback_days=int(lookback),
-        max_concurrent_exports=int(concurrency),
+        max_concurrent_exports=None if concurrency is None else int(concurrency),
         poll_interval_seconds=float(poll),
         max_poll_interval_seconds=float(max_poll),
         export_timeout_seconds=float(timeout),
@@ -242,6 +250,7 @@ def parse_settings(config: t.Mapping[str, t.Any], *, today: dt.date | None = Non
         max_run_seconds=None if math.isinf(max_run) else float(max_run),
         max_requests_per_minute=float(per_minute),
         failed_export_wait_seconds=float(failed_wait),
+        concurrent_exports_ceiling=int(ceiling),
         max_csv_line_bytes=int(max_csv_line),
         max_csv_columns=int(max_csv_columns),
         **bounds,

@@ -140,9 +140,19 @@ def config_jsonschema() -> dict[str, t.Any]:
         th.Property(
             "max_concurrent_exports",
             th.IntegerType,
-            default=4,
             title="Max concurrent exports",
-            description="Exports in flight at once.",
+            description="Exports in flight at once, exactly (a hard cap). Default: automatic, "
+            "as many as max_requests_per_minute can create, poll and download, up to "
+            "concurrent_exports_ceiling.",
+        ),
+        th.Property(
+            "concurrent_exports_ceiling",
+            th.IntegerType,
+            default=50,
+            title="Concurrent exports ceiling",
+            description="With max_concurrent_exports unset: the most exports in flight at "
+            "once, however much of the request budget is left; it spares the service "
+            "(each export is a job on the server).",
         ),
         th.Property(
             "poll_interval_seconds",
@@ -250,8 +260,8 @@ def config_jsonschema() -> dict[str, t.Any]:
             th.NumberType,
             default=600,
             title="Max requests per minute",
-            description="Requests this sync sends per minute at most (bursts of a tenth). "
-            "Harness allows 1,000 per API key: split it between jobs sharing a key.",
+            description="Requests this sync sends in any 60 seconds at most, bursts "
+            "included. Harness allows 1,000 per API key: split it between jobs sharing a key.",
         ),
         th.Property(
             "failed_export_wait_seconds",

@@ -253,6 +253,8 @@ class TapSeiTimeInStatus(Tap):
             stop=self.stop_switch,
             logger=self.logger,
             requests_per_minute=settings.max_requests_per_minute,
+            max_connections=1
+            + (settings.max_concurrent_exports or settings.concurrent_exports_ceiling),
         )
 
     @override

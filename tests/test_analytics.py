@@ -112,19 +112,32 @@ def test_period_dates_lie_inside_their_window(sandbox: SandboxServer, tap: Tap) 
                 assert (end - start).days == 6
 
 
-def test_progress_is_logged_per_window_with_time_left_and_a_summary(
+def test_progress_is_logged_for_the_whole_sync_with_time_left_and_a_summary(
     sandbox: SandboxServer, tap: Tap
 ) -> None:
     run = tap(tap_config(sandbox))
     assert run.returncode == 0
-    done = [line for line in run.stderr.splitlines() if "windows of this partition" in line]
-    assert len(done) == 8
-    assert "4/4 windows of this partition" in done[-1]
-    assert "all partitions 8/8 windows, about 0m00s left" in done[-1]
-    summary = run.stderr[run.stderr.index("Sync summary:") :].splitlines()
+    lines = run.stderr.splitlines()
     rows = collections.Counter(r["scope_id"] for r in run.records())
-    assert summary[1].split() == ["partition", "windows", "exports", "rows", "done", "at"]
-    table = {line.split()[0]: line.split() for line in summary[2:4]}
-    assert table["team_abc123"][1:4] == ["4", "4", f"{rows['team_abc123']:,}"]
-    assert table["Engineering"][1:4] == ["4", "4", f"{rows['Engineering']:,}"]
+    assert any("Plan: 8 window(s) to export over 2 partition(s)" in line for line in lines)
+    # A line when the first and the last window are out, and every 30 s between: this sync
+    # is shorter.
+    first, progress = [line for line in lines if "Progress:" in line]
+    assert "Progress: 1/8 windows emitted" in first
+    assert f"8/8 windows emitted, {rows.total()} rows" in progress
+    assert "exports: 0 in flight, 0 to create" in progress
+    # Every request of the sync went out within the last minute; the sandbox saw them all.
+    requests = len(sandbox.request_log)
+    assert f"; {requests} requests in the last minute (max_requests_per_minute 600)" in progress
+    assert progress.endswith("about 0m00s left")
+    assert not [line for line in lines if "windows of this partition" in line], "at DEBUG"
+    assert (
+        f"Sync summary: 8 of 8 window(s) emitted from 8 export(s) over 2 partition(s), "
+        f"{rows.total()} row(s)"
+    ) in run.stderr
+    table = run.stderr[run.stderr.index("Partitions:") :].splitlines()  # few: at INFO
+    assert table[1].split() == ["partition", "windows", "exports", "rows", "done", "at"]
+    partitions = {line.split()[0]: line.split() for line in table[2:4]}
+    assert partitions["team_abc123"][1:4] == ["4", "4", f"{rows['team_abc123']:,}"]
+    assert partitions["Engineering"][1:4] == ["4", "4", f"{rows['Engineering']:,}"]
     assert "METRIC" in run.stderr, "singer-sdk's metrics still logged"

@@ -222,7 +222,7 @@ def test_every_column_present_gives_the_same_records_as_before(
 def test_create_answers_without_status_are_polled(sandbox: SandboxServer, tap: Tap) -> None:
     sandbox.set_config(create_without_status=True)
     config = tap_config(sandbox, org_tree_names=[])
-    run = tap(config)
+    run = tap(config, env={"TAP_SEI_TIME_IN_STATUS_LOGLEVEL": "DEBUG"})  # export steps
     assert_served_rows(run, sandbox, config)
     created = sandbox.exports_created()
     assert created
@@ -231,7 +231,7 @@ def test_create_answers_without_status_are_polled(sandbox: SandboxServer, tap: T
     # Again within the duplicate window: "Using existing export with identical parameters",
     # still without a status, so polled before being downloaded.
     sandbox.reset_log()
-    again = tap(config)
+    again = tap(config, env={"TAP_SEI_TIME_IN_STATUS_LOGLEVEL": "DEBUG"})
     assert_served_rows(again, sandbox, config)
     assert len(sandbox.exports_created()) == len(created)
     assert "Using existing export with identical parameters" in again.stderr

@@ -170,7 +170,7 @@ def test_duplicate_request_completed_on_create_is_not_polled(
     config = small_config(sandbox)
     assert tap(config).returncode == 0
     sandbox.reset_log()
-    again = tap(config)
+    again = tap(config, env={"TAP_SEI_TIME_IN_STATUS_LOGLEVEL": "DEBUG"})  # export steps
     assert_same_rows_as_served(again, sandbox, config)
     assert [r.status for r in sandbox.requests_of("create")] == [200, 200]
     assert not sandbox.requests_of("poll")

@@ -174,6 +174,11 @@ def test_connection_test_fails_with_the_message_a_sync_gives(
     temp = tmp_path / "tmp"
     temp.mkdir()
     sync = tap(config, env={"TMPDIR": str(temp)})
+    if "org_tree_names" in change:
+        # Exports are created as the request budget allows: windows of the team, planned
+        # before the refused tree, may be out (whole, bookmarked) before its create is refused.
+        assert {r["scope_id"] for r in sync.records()} <= {"team_abc123"}
+        sync.messages = [m for m in sync.messages if m["type"] != "RECORD"]
     assert_failed_cleanly(sync)
     assert error_line(sync) == error_line(test)
     files = [p for p in temp.rglob("*") if not p.is_dir()]

@@ -143,7 +143,7 @@ class Meltano:
         assert process.stderr is not None
         try:
             for line in process.stderr:
-                if "1/3 windows of this partition" in line:
+                if "Progress: 1/6 windows emitted" in line:  # the first progress line
                     break
             else:
                 pytest.fail("the run ended before its first window was done")

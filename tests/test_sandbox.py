@@ -34,6 +34,7 @@ from tap_sei_time_in_status.sandbox import (
 from tap_sei_time_in_status.sandbox.api import EXPORTS_SUFFIX
 from tap_sei_time_in_status.sandbox.cli import build_config, build_parser, is_loopback, main
 from tap_sei_time_in_status.sandbox.config import ConfigChanges
+from tap_sei_time_in_status.sandbox.observe import peak_requests
 
 KEY = "test-key-123"
 EXPORTS = "/v2/insights/ticket-data/exports"
@@ -372,6 +373,27 @@ def test_duplicate_request_reuses_the_export(server: SandboxServer, client: Clie
     server.set_config(duplicate_window_seconds=0)
     assert client.create(ORG_BODY).status_code == 201
     assert len(server.exports_created()) == 4
+
+
+def test_the_log_tells_the_peak_minute_and_the_exports_in_flight(
+    server: SandboxServer, client: Client
+) -> None:
+    assert peak_requests([0.0, 0.5, 59.9, 60.0, 60.1, 200.0], 60.0) == 4  # [0.5, 60.1]
+    assert peak_requests([], 60.0) == 0
+    first = client.create(ORG_BODY).json()["exportId"]
+    second = client.create(dict(ORG_BODY, issueStatuses=["QA"])).json()["exportId"]
+    client.wait(first)
+    client.download(first)  # first: create .. download, both in flight until then
+    client.wait(second)
+    third = client.create(dict(ORG_BODY, issueStatuses=["Done"])).json()["exportId"]
+    client.download(second)
+    client.wait(third)
+    client.download(third)
+    assert server.peak_exports_in_flight() == 2
+    assert server.peak_requests(60.0) == len(server.request_log)
+    assert server.peak_requests(60.0, project="proj1") == len(server.request_log)
+    assert server.peak_requests(60.0, project="other") == 0
+    assert server.peak_exports_in_flight(project="other") == 0
 
 
 def test_quiet_unless_verbose(server: SandboxServer, client: Client, capfd: Any) -> None:

@@ -38,7 +38,10 @@ def test_defaults() -> None:
         "issue_resolved_at",
     )
     assert s.periods_per_window == 13
-    assert (s.lookback_days, s.max_concurrent_exports, s.max_export_attempts) == (7, 4, 3)
+    assert (s.lookback_days, s.max_export_attempts) == (7, 3)
+    # No cap: as many exports as the request budget serves, up to the ceiling.
+    assert (s.max_concurrent_exports, s.concurrent_exports_ceiling) == (None, 50)
+    assert s.max_requests_per_minute == 600
     assert (s.poll_interval_seconds, s.max_poll_interval_seconds) == (1, 60)
     assert s.export_timeout_seconds == 1800
     assert [(x.scope_type, x.scope_id) for x in s.scopes] == [("team", "team_a")]
@@ -79,6 +82,9 @@ def test_status_columns() -> None:
         ({"periods_per_window": 0}, "periods_per_window"),
         ({"periods_per_window": 1.5}, "periods_per_window"),
         ({"max_concurrent_exports": -1}, "max_concurrent_exports"),
+        ({"max_concurrent_exports": 0}, "max_concurrent_exports"),
+        ({"concurrent_exports_ceiling": 0}, "concurrent_exports_ceiling"),
+        ({"concurrent_exports_ceiling": 2.5}, "concurrent_exports_ceiling"),
         ({"poll_interval_seconds": 0}, "poll_interval_seconds"),
         ({"export_timeout_seconds": -5}, "export_timeout_seconds"),
         ({"max_export_attempts": 0}, "max_export_attempts"),

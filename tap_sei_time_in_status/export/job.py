@@ -210,6 +210,8 @@ class ExportJob:
     exports_created: int = field(default=0, init=False)
     _started: float = field(default=0.0, init=False)
     _repeated: RepeatedWarnings = field(init=False, repr=False)
+    #: When the export now being polled was created (or first seen); None when not polling.
+    _polling_since: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._started = self.clock()  # seconds in the logs count from the job's creation
@@ -246,10 +248,24 @@ class ExportJob:
             with self._about_this_window():
                 status = self._poll(export_id)
         except ExportNotFoundError:
-            self._log(export_id, "left in flight by an earlier run; the server no longer knows it")
+            self._log(
+                export_id,
+                "left in flight by an earlier run; the server no longer knows it",
+                level=logging.INFO,
+            )
             return None
-        self._log(export_id, f"resumed from the state, {status.status}", status.message)
+        self._log(
+            export_id,
+            f"resumed from the state, {status.status}",
+            status.message,
+            level=logging.INFO,
+        )
         return status
+
+    def poll_age(self) -> float | None:
+        """The age of the export this job is polling, which sets its pace; None if not polling."""
+        since = self._polling_since
+        return None if since is None else self.clock() - since
 
     def run(self, first: ExportStatus | None = None) -> CompletedExport:
         """Poll and download, creating the export again after FAILED or a timeout.
@@ -311,7 +327,13 @@ class ExportJob:
 
     def _wait(self, status: ExportStatus) -> ExportStatus:
         """Poll on the policy's schedule until COMPLETED, FAILED, gone, or the timeout."""
-        created_at = self.clock()
+        created_at = self._polling_since = self.clock()
+        try:
+            return self._poll_until_done(status, created_at)
+        finally:
+            self._polling_since = None
+
+    def _poll_until_done(self, status: ExportStatus, created_at: float) -> ExportStatus:
         schedule = self.policy.poll_schedule
         while True:
             self._check_known(status)
@@ -453,8 +475,12 @@ class ExportJob:
         local = local_disk_error(error, directory)
         return type(local)(f"{self.request}: {local} Nothing of this window was emitted.")
 
-    def _log(self, export_id: str, transition: str, message: str = "") -> None:
-        self.logger.info(
+    def _log(
+        self, export_id: str, transition: str, message: str = "", *, level: int = logging.DEBUG
+    ) -> None:
+        """One step of the export's life; the routine ones at DEBUG (a sync makes thousands)."""
+        self.logger.log(
+            level,
             "%s export %s: %s (%.1f s)%s",
             self.request,
             export_id,

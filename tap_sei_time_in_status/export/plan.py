@@ -37,11 +37,14 @@ class SyncPlan:
             settings.periods_per_window,
         )
         requests: dict[Scope, list[ExportRequest]] = {}
+        bookmarks: list[dt.date] = []
         for scope in settings.scopes:
             bookmark = bookmark_of(scope)
             windows = resume_windows(all_windows, bookmark, settings.lookback_days)
             requests[scope] = [ExportRequest.for_window(settings, scope, w) for w in windows]
-            logger.info(
+            if bookmark is not None:
+                bookmarks.append(bookmark)
+            logger.debug(
                 "%s: %d of %d window(s) to export (bookmark %s, lookback %d day(s))",
                 scope,
                 len(windows),
@@ -49,6 +52,15 @@ class SyncPlan:
                 bookmark.isoformat() if bookmark else "none",
                 settings.lookback_days,
             )
+        logger.info(
+            "Plan: %s window(s) to export over %s partition(s), %d window(s) each from "
+            "start_date; %s (lookback %d day(s))",
+            f"{sum(len(r) for r in requests.values()):,}",
+            f"{len(requests):,}",
+            len(all_windows),
+            _bookmark_range(bookmarks, len(requests)),
+            settings.lookback_days,
+        )
         return cls(requests)
 
     def scope_of(self, context: t.Mapping[str, t.Any] | None) -> Scope:
@@ -68,3 +80,16 @@ class SyncPlan:
     def windows(self) -> dict[str, int]:
         """How many windows each partition exports, by scope id."""
         return {scope.scope_id: len(requests) for scope, requests in self.requests.items()}
+
+
+def _bookmark_range(bookmarks: list[dt.date], partitions: int) -> str:
+    """`bookmarks from A to B`, and how many partitions have none (they start at start_date)."""
+    if not bookmarks:
+        return "no bookmark yet"
+    span = (
+        f"bookmark {bookmarks[0].isoformat()}"
+        if min(bookmarks) == max(bookmarks)
+        else f"bookmarks from {min(bookmarks).isoformat()} to {max(bookmarks).isoformat()}"
+    )
+    missing = partitions - len(bookmarks)
+    return f"{span}, {missing:,} partition(s) without one" if missing else span

@@ -43,6 +43,7 @@ from .faults import (
     FaultPlan,
 )
 from .files import ExportFile, gzip_bomb, plain_huge_line, write_export_file, write_malformed
+from .observe import peak_exports_in_flight, peak_requests
 
 EndpointKind = Literal["create", "poll", "download", "blob", "health", "other"]
 
@@ -236,6 +237,22 @@ class SandboxApi:
     def downloads_for(self, export_id: str) -> list[RequestRecord]:
         """The logged downloads of one export."""
         return [r for r in self.requests_of("download") if r.export_id == export_id]
+
+    def requests_of_project(self, project_identifier: str) -> list[RequestRecord]:
+        """The logged requests that named this `projectIdentifier`."""
+        return [
+            r for r in self.request_log if r.query.get("projectIdentifier") == project_identifier
+        ]
+
+    def peak_requests(self, window_seconds: float = 60.0, project: str | None = None) -> int:
+        """The most requests that arrived within any `window_seconds` (of one project)."""
+        log = self.request_log if project is None else self.requests_of_project(project)
+        return peak_requests([r.at for r in log], window_seconds)
+
+    def peak_exports_in_flight(self, project: str | None = None) -> int:
+        """The most exports that were between their creation and their last request at once."""
+        log = self.request_log if project is None else self.requests_of_project(project)
+        return peak_exports_in_flight(log)
 
     def reset_log(self) -> None:
         """Forget the logged requests (not the exports)."""

@@ -82,6 +82,9 @@ class ExportRegistry:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._exports: dict[str, ExportRecord] = {}
+        #: The exports of each (org, project, canonical body), oldest first: a create looks
+        #: for its duplicate among its own twins, not among every export (thousands of teams).
+        self._twins: dict[tuple[str, str, str], list[ExportRecord]] = {}
         self._failed = 0
         self._stuck = 0
 
@@ -125,6 +128,8 @@ class ExportRegistry:
                 fate=fate,
             )
             self._exports[export_id] = record
+            key = (org_identifier, project_identifier, record.body_key)
+            self._twins.setdefault(key, []).append(record)
             return record
 
     def get(self, export_id: str) -> ExportRecord | None:
@@ -143,15 +148,11 @@ class ExportRegistry:
         """The latest not-FAILED export of an identical request within the reuse window."""
         now = time.monotonic()
         with self._lock:
-            for record in reversed(self._exports.values()):
+            twins = self._twins.get((org_identifier, project_identifier, body_key), [])
+            for record in reversed(twins):
                 if now - record.created_monotonic > config.duplicate_window_seconds:
                     break
-                if (
-                    record.org_identifier == org_identifier
-                    and record.project_identifier == project_identifier
-                    and record.body_key == body_key
-                    and record.status(config.export_seconds, now) != FAILED
-                ):
+                if record.status(config.export_seconds, now) != FAILED:
                     return record
         return None
 
@@ -170,6 +171,7 @@ class ExportRegistry:
         with self._lock:
             dropped = list(self._exports.values())
             self._exports.clear()
+            self._twins.clear()
             return dropped
 
     def _new_id(self, template: str) -> str:
