@@ -137,7 +137,11 @@ def test_readme_poll_figures_follow_the_schedule_and_the_defaults() -> None:
     assert figures(r"a 30-minute export still costs (\d+) of them") == [half_hour]
     module = (ROOT / "tap_sei_time_in_status" / "export" / "poll_schedule.py").read_text()
     assert figures(r"a 30-minute export costs (\d+) polls", module) == [half_hour]
-    assert README.count("30-minute") == 3, "a new mention of a 30-minute export: check it here"
+    # Jobs the default budget (600 a minute, 95 % of it for polls) keeps polling at that length.
+    assert figures(r"30-minute exports \((\d+) polls each\)") == [half_hour]
+    jobs = round(0.95 * 600 / 60 / (half_hour / 1800), -1)
+    assert figures(r"would allow about (\d+) jobs at once") == [jobs]
+    assert README.count("30-minute") == 4, "a new mention of a 30-minute export: check it here"
     # "with the defaults (1 s, 60 s) polls come at 1, 2, 3, 4, 5, 6.25, 7.8, 9.8, ... s"
     listed = re.search(r"polls come at ((?:[\d.]+, )+)\.\.\. s", " ".join(lifecycle.split()))
     assert listed is not None

@@ -17,7 +17,7 @@ from tap_sei_time_in_status.parsing.schema import primary_keys
 from tap_sei_time_in_status.sandbox import SandboxServer
 from tap_sei_time_in_status.settings import CatalogSettings
 from tests.conftest import csv_view, row_view, served_rows, tap_config
-from tests.tap_runner import TapRun, final_table, run_tap
+from tests.tap_runner import TapRun, final_table, run_tap_process
 
 Tap = t.Callable[..., TapRun]
 KEYS = primary_keys(CatalogSettings(("In Progress", "In Review", "QA", "Done"), "team"))
@@ -158,7 +158,7 @@ def test_two_processes_of_two_projects_each_keep_their_own_budget(
         )
         workdir = tmp_path / project
         workdir.mkdir()
-        runs[project] = run_tap(workdir, config)
+        runs[project] = run_tap_process(workdir, config)  # two processes, as two jobs
 
     threads = [threading.Thread(target=run, args=(p,)) for p in projects]
     for thread in threads:
