@@ -234,7 +234,7 @@ class _GuardedHTTPConnection(HTTPConnection):
     def connect(self) -> None:
         _attach(None)  # tripped already: not even a connection
         super().connect()
-        _attach(self.sock)
+        _attach(self.sock)  # for HTTPS, the TLS socket
 
     @override
     def request(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -242,23 +242,8 @@ class _GuardedHTTPConnection(HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    @override
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _adopt(sock)
-        return sock
-
-    @override
-    def connect(self) -> None:
-        _attach(None)
-        super().connect()
-        _attach(self.sock)  # the TLS socket
-
-    @override
-    def request(self, *args: t.Any, **kwargs: t.Any) -> None:
-        _attach(self.sock)
-        super().request(*args, **kwargs)
+class _GuardedHTTPSConnection(_GuardedHTTPConnection, HTTPSConnection):
+    """The same guards, over TLS: the overrides above run before HTTPSConnection's own."""
 
 
 class _GuardedHTTPConnectionPool(HTTPConnectionPool):
