@@ -28,7 +28,7 @@ from tap_sei_time_in_status.parsing.csv_header import (
     CsvFormatError,
     header_layout,
 )
-from tap_sei_time_in_status.parsing.periods import PeriodDating, PeriodOutsideWindowError
+from tap_sei_time_in_status.parsing.periods import PeriodDating, PeriodLabelError
 
 if t.TYPE_CHECKING:
     from tap_sei_time_in_status.export.job import CompletedExport
@@ -262,7 +262,7 @@ class RecordParser:
             return
         try:
             self._dated[label] = self._period_dates(label)
-        except PeriodOutsideWindowError as e:
+        except PeriodLabelError as e:
             msg = f"export {self.export_id}, line {line_number()}: {e}"
             raise CsvFormatError(msg) from None
 

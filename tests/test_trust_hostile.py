@@ -1,0 +1,89 @@
+"""Trust, round two (issue 18), against answers no other test imitates: found by a red-team
+pass with servers of its own, each now a test against a server of the tests' own
+(`scripted_api`) that answers in exactly that way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import pytest
+
+from tests.conftest import API_KEY
+from tests.scripted_api import ScriptedApi
+from tests.tap_runner import TapRun
+from tests.test_trust import one_line_failure
+
+Tap = t.Callable[..., TapRun]
+HEADER = "granularity,team,team_hierarchy,total_issues,in_progress_hours,total_lead_time_hours"
+
+
+def rows_of(labels: t.Callable[[dict[str, t.Any]], list[str]]) -> t.Callable[[t.Any], bytes]:
+    """A CSV of one row per label `labels` gives for the create's body."""
+
+    def csv_of(body: dict[str, t.Any]) -> bytes:
+        rows = [f"{label},Team A,Eng/A,3,1.5,7.5" for label in labels(body)]
+        return "\n".join([HEADER, *rows, ""]).encode()
+
+    return csv_of
+
+
+def weeks(body: dict[str, t.Any]) -> list[str]:
+    """The ISO week labels of the create's window, as the API writes them."""
+    day = dt.date.fromisoformat(body["dateRange"]["start"])
+    end = dt.date.fromisoformat(body["dateRange"]["end"])
+    labels: list[str] = []
+    while day <= end:
+        year, week, _ = day.isocalendar()
+        labels += [] if f"{year}-W{week:02d}" in labels else [f"{year}-W{week:02d}"]
+        day += dt.timedelta(days=1)
+    return labels
+
+
+def config(server: ScriptedApi, **overrides: t.Any) -> dict[str, t.Any]:
+    """Two weekly windows of one team, small timings."""
+    return {
+        "api_key": API_KEY,
+        "base_url": server.base_url,
+        "org_identifier": "default",
+        "project_identifier": "sei_demo",
+        "team_ids": ["team_a"],
+        "start_date": "2025-01-06",
+        "end_date": "2025-01-19",
+        "granularity": "weekly",
+        "periods_per_window": 1,
+        "poll_interval_seconds": 0.05,
+        "max_poll_interval_seconds": 0.1,
+        "request_timeout_seconds": 2,
+        "max_request_retry_seconds": 2,
+        "max_concurrent_exports": 1,
+        **overrides,
+    }
+
+
+# --- period labels ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("granularity", "start", "end", "label", "fragment"),
+    [
+        # A daily label in a monthly export: not this granularity's form, yet a date.
+        ("monthly", "2025-01-01", "2025-02-28", "2019-03-15", "names 2019-03-15..2019-03-15"),
+        ("weekly", "2025-01-06", "2025-01-19", "Jan 2019", "names 2019-01-01..2019-01-31"),
+        (
+            "weekly",
+            "2025-01-06",
+            "2025-01-19",
+            "\u0662\u0660\u0661\u0669-W10",  # 2019-W10 in Arabic-Indic digits
+            "(column 'granularity') is written in digits of another script",
+        ),
+    ],
+)
+def test_a_single_period_window_never_lends_its_dates_to_another_periods_label(
+    tap: Tap, *, granularity: str, start: str, end: str, label: str, fragment: str
+) -> None:
+    with ScriptedApi(rows_of(lambda _: [label])) as server:
+        run = tap(config(server, granularity=granularity, start_date=start, end_date=end))
+    one_line_failure(run, "export exp_1, line 2: the period label", fragment)
+    assert run.last_state is None or "replication_key_value" not in str(run.last_state)
