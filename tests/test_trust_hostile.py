@@ -87,3 +87,40 @@ def test_a_single_period_window_never_lends_its_dates_to_another_periods_label(
         run = tap(config(server, granularity=granularity, start_date=start, end_date=end))
     one_line_failure(run, "export exp_1, line 2: the period label", fragment)
     assert run.last_state is None or "replication_key_value" not in str(run.last_state)
+
+
+# --- export ids -----------------------------------------------------------------------------
+
+
+def test_an_id_the_state_holds_for_a_partition_no_longer_configured_is_refused(
+    tap: Tap,
+) -> None:
+    # The API answers the first create with `exp_1`, which an earlier run recorded in flight
+    # for a team this run does not export any more.
+    state = {
+        "bookmarks": {
+            "time_in_status": {
+                "partitions": [
+                    {
+                        "context": {"scope_type": "team", "scope_id": "team_gone"},
+                        "in_flight_exports": [
+                            {
+                                "export_id": "EXP_1",
+                                "window_start": "2020-01-06",
+                                "window_end": "2020-01-12",
+                                "request_digest": "0" * 16,
+                            }
+                        ],
+                    }
+                ]
+            }
+        }
+    }
+    with ScriptedApi(rows_of(weeks)) as server:
+        run = tap(config(server), state)
+    one_line_failure(
+        run,
+        "team 'team_a' window 2025-01-06..2025-01-12: the server answered with export exp_1, "
+        "which the incoming state holds in flight for team 'team_gone' window "
+        "2020-01-06..2020-01-12",
+    )
