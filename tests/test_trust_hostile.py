@@ -11,7 +11,7 @@ import typing as t
 import pytest
 
 from tests.conftest import API_KEY
-from tests.scripted_api import ScriptedApi
+from tests.scripted_api import Request, ScriptedApi
 from tests.tap_runner import TapRun
 from tests.test_trust import one_line_failure
 
@@ -124,3 +124,25 @@ def test_an_id_the_state_holds_for_a_partition_no_longer_configured_is_refused(
         "which the incoming state holds in flight for team 'team_gone' window "
         "2020-01-06..2020-01-12",
     )
+
+
+# --- answers urllib3 cannot read --------------------------------------------------------------
+
+
+def test_headers_urllib3_cannot_parse_are_warned_in_one_line_without_the_query_capped(
+    tap: Tap,
+) -> None:
+    def bad_headers(request: Request, server: ScriptedApi) -> bytes:
+        head, _, body = server.plain_answer(request).partition(b"\r\n\r\n")
+        return head + b"\r\nThisLineHasNoColon\r\n\r\n" + body
+
+    # Four windows, three answers each: twelve answers with a header line without a colon.
+    with ScriptedApi(rows_of(weeks), bad_headers) as server:
+        run = tap(config(server, end_date="2025-02-02"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    assert "projectIdentifier" not in run.stderr, "a URL logged with its query"
+    warned = [line for line in run.stderr.splitlines() if "Failed to parse headers" in line]
+    assert len(warned) == 6, run.stderr[-3000:]
+    assert "further warnings like this one are not shown" in warned[-1]
+    assert len(run.records()) == 4

@@ -35,7 +35,7 @@ from tap_sei_time_in_status.api.retries import (
 )
 from tap_sei_time_in_status.api.secrets_guard import KeyInValueError, SecretGuard
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.log_limits import WarningSink
+from tap_sei_time_in_status.log_limits import WarningSink, tame_library_warnings
 from tap_sei_time_in_status.url_secrets import redact_url
 
 __all__ = [
@@ -190,6 +190,7 @@ class ExportApiClient:
         # Until the server answers once, an unreachable host fails at once (network_errors).
         self._answered = False
         self._watchdog = Watchdog()
+        tame_library_warnings()  # urllib3's: one line each, no URL secrets, capped
         self._stop.on_stop(self._watchdog.abort_all)
         self._session = requests.Session()
         adapter = GuardedAdapter()
