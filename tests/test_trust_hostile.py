@@ -10,10 +10,11 @@ import typing as t
 
 import pytest
 
+from tap_sei_time_in_status.api.client import EXPORTS_PATH
 from tests.conftest import API_KEY
-from tests.scripted_api import Request, ScriptedApi
+from tests.scripted_api import Request, ScriptedApi, answer, json_answer
 from tests.tap_runner import TapRun
-from tests.test_trust import one_line_failure
+from tests.test_trust import no_key_anywhere, one_line_failure
 
 Tap = t.Callable[..., TapRun]
 HEADER = "granularity,team,team_hierarchy,total_issues,in_progress_hours,total_lead_time_hours"
@@ -146,3 +147,38 @@ def test_headers_urllib3_cannot_parse_are_warned_in_one_line_without_the_query_c
     assert len(warned) == 6, run.stderr[-3000:]
     assert "further warnings like this one are not shown" in warned[-1]
     assert len(run.records()) == 4
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["http://127.0.0.1:99999999/x", "http://[::1/x", "http://127.0.0.1/\udcff\udcfe"],
+    ids=["port-out-of-range", "broken-ipv6", "not-utf8"],
+)
+def test_a_redirect_to_a_location_that_is_no_url_ends_in_one_line(tap: Tap, location: str) -> None:
+    raw = location.encode("utf-8", "surrogateescape").decode("latin-1")
+
+    def redirect(request: Request, server: ScriptedApi) -> bytes | None:
+        if request.path.split("?")[0].endswith("/download"):
+            return answer(302, headers=[("Location", raw)])
+        return None
+
+    with ScriptedApi(rows_of(weeks), redirect) as server:
+        run = tap(config(server))
+    one_line_failure(run, "the download of export exp_1", "a redirect to a URL that cannot be read")
+
+
+def test_a_create_redirected_off_the_api_host_is_refused_before_its_body_leaves(
+    tap: Tap,
+) -> None:
+    def redirect(request: Request, server: ScriptedApi) -> bytes | None:
+        if request.method == "POST" and request.port == server.port:
+            return answer(307, headers=[("Location", f"{server.other_url}/create")])
+        return json_answer({"message": "should never be asked"}, 500)
+
+    with ScriptedApi(rows_of(weeks), redirect) as server:
+        run = tap(config(server, org_tree_names=["Engineering"], team_ids=[]))
+        create, port = f"POST {server.base_url}{EXPORTS_PATH}", server.port
+        requests = list(server.requests)
+    one_line_failure(run, f"{create} was redirected off the API host")
+    assert [r.port for r in requests] == [port], "nothing went to the other host"
+    no_key_anywhere(run)

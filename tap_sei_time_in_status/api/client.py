@@ -445,9 +445,10 @@ class ExportApiClient:
         """Send one request, following redirects by hand so the key stays on our host.
 
         Once a redirect has left the API host, no later hop carries the key or the
-        identifiers, and the only way back to the API host is this request's own path (for a
-        download, the same export's file): another host must not be able to make the tap
-        fetch, with its key, another export's file as this one's, or any other call.
+        identifiers (a create's body, which holds them, never leaves the API host), and the
+        only way back to the API host is this request's own path (for a download, the same
+        export's file): another host must not be able to make the tap fetch, with its key,
+        another export's file as this one's, or any other call.
         """
         url = f"{self.base_url}{path}"
         own_path = urlsplit(url).path
@@ -456,6 +457,12 @@ class ExportApiClient:
         params: dict[str, str] | None = self._params
         for _ in range(MAX_REDIRECTS + 1):
             own_host = _origin(url) == self._origin
+            if not own_host and json_body is not None:
+                msg = (
+                    f"{what} was redirected off the API host to {redact_url(url)}; refusing to "
+                    "send the request's body (scope, identifiers) anywhere but the API"
+                )
+                raise RedirectRefusedError(msg)
             left = left or not own_host
             if own_host and left and not (download and urlsplit(url).path == own_path):
                 msg = (
@@ -506,12 +513,21 @@ class ExportApiClient:
             except requests.RequestException as e:
                 msg = f"{method} {redact_url(url)} failed: {type(e).__name__}"
                 raise SeiApiError(self._redact(msg)) from None
+            except ValueError as e:
+                # requests reads a redirect's Location even when it follows none: one that
+                # is no URL (a port past 65535, a broken IPv6 host, bytes not UTF-8) fails there.
+                msg = (
+                    f"{what} was answered with a redirect to a URL that cannot be read "
+                    f"({type(e).__name__}); refusing to follow it"
+                )
+                raise RedirectRefusedError(msg) from None
             self._answered = True
             if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
                 response.close()
                 url = self._redirect_target(method, url, response.headers["Location"])
                 params = None  # the Location carries its own query
-                method = "GET" if response.status_code == 303 else method
+                if response.status_code == 303:  # "see other": a GET, without the body
+                    method, json_body = "GET", None
                 continue
             self._raise_for_status(method, url, response)
             return response
