@@ -12,6 +12,7 @@ import json
 import typing as t
 
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.log_limits import short
 
 #: Deeper than any config, state or catalog the tap reads (they nest a handful of levels);
 #: shallow enough for every recursive reader after this one.
@@ -40,9 +41,12 @@ def read_json_object_file(path: str, option: str) -> dict[str, t.Any]:
 def parse_json_object(text: str, what: str) -> dict[str, t.Any]:
     """`text` as a JSON object no deeper than `MAX_DEPTH`; else `InputFileError` naming `what`."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as e:
         msg = f"{what} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+        raise InputFileError(msg) from None
+    except ValueError as e:  # NaN, Infinity; an integer of more than 4,300 digits
+        msg = f"{what} is not valid JSON ({short(str(e))})"
         raise InputFileError(msg) from None
     except RecursionError:
         value = None
@@ -58,15 +62,26 @@ def parse_json_object(text: str, what: str) -> dict[str, t.Any]:
     return value
 
 
+def _not_json(constant: str) -> t.NoReturn:
+    """Python's json reads NaN and Infinity, which are not JSON (singer-sdk's reader fails)."""
+    msg = f"{constant} is not a JSON value"
+    raise ValueError(msg)
+
+
 def check_state_shape(state: t.Mapping[str, t.Any], what: str) -> None:
     """The Singer state envelope singer-sdk walks before the tap's own checks.
 
     `bookmarks` maps streams to objects, whose `partitions` is a list of objects, each with
-    a `context` object.
+    a `context` object. A state wrapped as a STATE message or as Meltano stores it is
+    refused: read as is, it has no bookmarks, and the run would silently start over.
     """
     bookmarks = state.get("bookmarks", {})
     problem = ""
-    if not isinstance(bookmarks, dict):
+    if state.get("type") == "STATE" and "value" in state:
+        problem = "it holds a Singer STATE message; give the state, its 'value'"
+    elif "singer_state" in state:
+        problem = "it holds Meltano's wrapper; give the state, its 'singer_state'"
+    elif not isinstance(bookmarks, dict):
         problem = "'bookmarks' is not an object of streams"
     else:
         for stream, stream_state in bookmarks.items():

@@ -309,6 +309,21 @@ DEEP = "[" * 100_000 + "]" * 100_000
             '{"bookmarks": {"time_in_status": {"partitions": 5}}}',
             "are not a list of objects",
         ),
+        # Valid to Python's json, not to singer-sdk's reader, which ended in a traceback.
+        ("--config", '{"api_key": NaN}', "is not valid JSON (NaN is not a JSON value)"),
+        ("--config", '{"lookback_days": 1' + "0" * 5000 + "}", "is not valid JSON (Exceeds"),
+        # A state wrapped as a tap writes it on stdout or as Meltano stores it: read as is,
+        # no bookmark, and the run would silently start over.
+        (
+            "--state",
+            '{"type": "STATE", "value": {"bookmarks": {}}}',
+            "holds a Singer STATE message; give the state, its 'value'",
+        ),
+        (
+            "--state",
+            '{"singer_state": {"bookmarks": {}}}',
+            "holds Meltano's wrapper; give the state, its 'singer_state'",
+        ),
     ],
 )
 def test_a_bad_config_or_state_file_ends_in_one_line(
