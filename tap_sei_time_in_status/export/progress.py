@@ -27,19 +27,19 @@ class Progress:
     def __init__(
         self,
         logger: logging.Logger,
-        windows: t.Mapping[str, int],
+        windows: t.Mapping[Scope, int],
         clock: t.Callable[[], float] = time.monotonic,
     ) -> None:
         self._logger = logger
         self._clock = clock
         self._started = clock()
-        self._partitions = {scope_id: _Partition(count) for scope_id, count in windows.items()}
+        self._partitions = {scope: _Partition(count) for scope, count in windows.items()}
 
     def window_done(
         self, scope: Scope, completed: CompletedExport, rows: int, *, last_part: bool = True
     ) -> None:
         """Log one emitted window (or part of a split one) and the time the sync still needs."""
-        partition = self._partitions[scope.scope_id]
+        partition = self._partitions[scope]
         if last_part:
             partition.done += 1
         partition.exports += completed.exports_created
@@ -70,14 +70,14 @@ class Progress:
         Windows left over can only be those `max_run_seconds` kept from starting: say so.
         """
         lines = [f"{'partition':<40} {'windows':>8} {'exports':>8} {'rows':>10} {'done at':>9}"]
-        for scope_id, p in self._partitions.items():
+        for scope, p in self._partitions.items():
             lines.append(
-                f"{scope_id[:40]:<40} {p.done:>8} {p.exports:>8} {p.rows:>10,} "
+                f"{scope.scope_id[:40]:<40} {p.done:>8} {p.exports:>8} {p.rows:>10,} "
                 f"{_duration(p.seconds):>9}"
             )
         self._logger.info("Sync summary:\n%s", "\n".join(lines))
         left = sum(p.windows - p.done for p in self._partitions.values())
-        if left:
+        if left and max_run_seconds is not None:
             self._logger.warning(
                 "max_run_seconds (%g s) reached: no export was created after it; the windows "
                 "in flight were finished and emitted and their state written. %d window(s) "
