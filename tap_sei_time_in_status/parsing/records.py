@@ -83,7 +83,7 @@ def to_float(cell: str) -> float | None:
     value = float(cell)
     if not math.isfinite(value):
         raise ValueError(cell)
-    return value
+    return value or 0.0  # `-0` (or `-1e-400`) is zero, not -0.0
 
 
 def to_int(cell: str) -> int | None:
@@ -352,7 +352,7 @@ class RecordParser:
                         target[field] = None
                         continue
                     try:
-                        target[field] = float(cell)
+                        target[field] = float(cell) or 0.0  # `-0` is zero, not -0.0
                     except ValueError:
                         target[field] = self._number(cell, to_float, field, line_number)
             for index, field in extra_text:
