@@ -12,6 +12,7 @@ import json
 import typing as t
 
 from tap_sei_time_in_status.errors import SeiTapError
+from tap_sei_time_in_status.log_limits import short
 
 #: Deeper than any config, state or catalog the tap reads (they nest a handful of levels);
 #: shallow enough for every recursive reader after this one.
@@ -43,9 +44,12 @@ def parse_json_object(text: str, what: str, expected: str = "") -> dict[str, t.A
     `expected` describes the object the file should hold, for the message.
     """
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as e:
         msg = f"{what} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+        raise InputFileError(msg) from None
+    except ValueError as e:  # NaN, Infinity; an integer of more than 4,300 digits
+        msg = f"{what} is not valid JSON ({short(str(e))})"
         raise InputFileError(msg) from None
     except RecursionError:
         value = None
@@ -59,6 +63,12 @@ def parse_json_object(text: str, what: str, expected: str = "") -> dict[str, t.A
         msg = f"{what} holds a JSON {_kind(value)}, not an object ({expected or '{...}'})"
         raise InputFileError(msg)
     return value
+
+
+def _not_json(constant: str) -> t.NoReturn:
+    """Python's json reads NaN and Infinity, which are not JSON (singer-sdk's reader fails)."""
+    msg = f"{constant} is not a JSON value"
+    raise ValueError(msg)
 
 
 def nesting_depth(value: object) -> int:

@@ -331,16 +331,35 @@ def _base_url(value: t.Any, errors: list[str]) -> str:  # noqa: ANN401
         errors.append("base_url must be a string such as https://app.harness.io/prod1/sei/api.")
         return ""
     url = value.strip()
-    problem = _base_url_problem(url)
+    problem = _stray_at_sign(url) or _base_url_problem(url)
     if problem is not None:
         errors.append(problem)
         return ""
     return url.rstrip("/")
 
 
+def _stray_at_sign(url: str) -> str | None:
+    """An '@' after the host: credentials whose password holds '/', '?' or '#'.
+
+    Such a password ends the host early, so that what looks like a path, query or fragment
+    is part of it; no SEI base URL has an '@', and none of it is shown.
+    """
+    if not _stray_at(url) or url.partition(":")[0].lower() not in ("http", "https"):
+        return None  # a URL of another scheme is refused as such, unseen
+    return (
+        "base_url holds an '@' after its host, most likely credentials whose password holds "
+        "'/', '?' or '#'; the tap authenticates with api_key only. Remove them (the URL is "
+        "not shown, so as not to show them)."
+    )
+
+
+def _stray_at(url: str) -> bool:
+    return "@" in url and not has_userinfo(url)
+
+
 def _base_url_problem(url: str) -> str | None:
     """What is wrong with the API's URL, said without its credentials or query."""
-    shown = redact_url(url)
+    shown = "(not shown: it holds an '@')" if _stray_at(url) else redact_url(url)
     try:
         parts = urlsplit(url)
         host, _ = parts.hostname, parts.port

@@ -344,7 +344,7 @@ class TimeInStatusStream(_WindowedStream):
             return self._exports
         plan = SyncPlan.from_bookmarks(self.settings, self._earliest_bookmark, self.logger)
         recorded = self._in_flight.recorded(  # before unplanned entries are dropped
-            self.settings.scopes, partial(ExportRequest.for_window, self.settings)
+            self.stream_state, partial(ExportRequest.for_window, self.settings)
         )
         resume, changed = self._in_flight.resumable(plan.requests)
         if changed:

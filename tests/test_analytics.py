@@ -5,11 +5,16 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import logging
+import types
 import typing as t
 
+import pytest
 from jsonschema import Draft7Validator, FormatChecker  # type: ignore[import-untyped]
 
+from tap_sei_time_in_status.export.progress import Progress
 from tap_sei_time_in_status.sandbox import SandboxServer
+from tap_sei_time_in_status.settings import Scope
 from tests.conftest import tap_config
 from tests.tap_runner import TapRun, selecting
 
@@ -141,3 +146,22 @@ def test_progress_is_logged_for_the_whole_sync_with_time_left_and_a_summary(
     assert partitions["team_abc123"][1:4] == ["4", "4", f"{rows['team_abc123']:,}"]
     assert partitions["Engineering"][1:4] == ["4", "4", f"{rows['Engineering']:,}"]
     assert "METRIC" in run.stderr, "singer-sdk's metrics still logged"
+
+
+def test_progress_tells_a_team_and_an_org_tree_of_the_same_name_apart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Counted by name, the two were one partition of 2 windows done 4 times, and the summary
+    # warned of -2 windows left in a log call that could not format max_run_seconds None.
+    team, tree = Scope("team", "Platform"), Scope("org_tree", "Platform")
+    progress = Progress(logging.getLogger("progress-test"), {team: 2, tree: 2})
+    request = t.cast("t.Any", types.SimpleNamespace(window="w"))
+    done = t.cast("t.Any", types.SimpleNamespace(request=request, exports_created=1, export_id="e"))
+    with caplog.at_level(logging.DEBUG):
+        for scope in (team, team, tree, tree):
+            progress.window_done(scope, done, 3)
+        progress.summary(None)
+    assert "4 of 4 window(s) emitted from 4 export(s) over 2 partition(s)" in caplog.text
+    assert "max_run_seconds" not in caplog.text
+    table = caplog.text[caplog.text.index("Partitions:") :].splitlines()[2:4]
+    assert [line.split()[:4] for line in table] == [["Platform", "2", "2", "6"]] * 2

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tap_sei_time_in_status.parsing.periods import (
+    ForeignDigitsLabelError,
     PeriodOutsideWindowError,
     parse_period_label,
     period_dates,
@@ -203,6 +204,13 @@ def test_no_period_when_the_window_holds_several_or_does_not_start_one() -> None
         ("2026-W01", "weekly", Window(D(2026, 1, 5), D(2026, 1, 11))),
         ("2026-W03", "weekly", Window(D(2026, 1, 5), D(2026, 1, 11))),
         ("2026-01-04", "daily", Window(D(2026, 1, 5), D(2026, 1, 11))),
+        # Another granularity's form, naming a period far from a single-period window.
+        ("2019-03-15", "monthly", Window(D(2025, 1, 1), D(2025, 1, 31))),
+        ("2019-W10", "monthly", Window(D(2025, 1, 1), D(2025, 1, 31))),
+        ("Q1 2019", "monthly", Window(D(2025, 1, 1), D(2025, 1, 31))),
+        ("Mar 2019", "quarterly", Window(D(2025, 1, 1), D(2025, 3, 31))),
+        ("Jan 2019", "weekly", Window(D(2025, 1, 6), D(2025, 1, 12))),
+        ("2019-W10", "daily", Window(D(2025, 1, 6), D(2025, 1, 6))),
     ],
 )
 def test_a_label_outside_the_window_is_refused_naming_label_and_window(
@@ -212,6 +220,28 @@ def test_a_label_outside_the_window_is_refused_naming_label_and_window(
         period_dates(label, granularity, window)
     assert repr(label) in str(refused.value)
     assert str(window) in str(refused.value)
+
+
+def test_a_label_of_another_form_inside_the_window_still_falls_back() -> None:
+    january = Window(D(2025, 1, 1), D(2025, 1, 31))
+    assert period_dates("2025-01-15", "monthly", january) == (D(2025, 1, 1), D(2025, 1, 31))
+    assert period_dates("2025-W03", "monthly", january) == (D(2025, 1, 1), D(2025, 1, 31))
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "\u0662\u0660\u0661\u0669-W10",
+        "\uff12\uff10\uff12\uff15-W02",
+        "2025-W0\u00b2",
+        "Sprint \u0663",
+    ],
+)
+def test_a_label_in_another_scripts_digits_is_refused(label: str) -> None:
+    # `2025-W02` in full-width digits names the window's own week: still not guessed.
+    with pytest.raises(ForeignDigitsLabelError) as refused:
+        period_dates(label, "weekly", Window(D(2025, 1, 6), D(2025, 1, 12)))
+    assert repr(label) in str(refused.value)
 
 
 dates = st.dates(min_value=D(2000, 1, 1), max_value=D(2100, 12, 31))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import tempfile
 import typing as t
 from pathlib import Path
@@ -345,6 +346,14 @@ def test_zero_with_a_sign_and_plus_signs_are_numbers(tmp_path: Path) -> None:
     [record] = parse(tmp_path / "z.csv", f"{HEADER}\nJan 2026,T,E/T,+3,-0,+0.5, 2 \n")
     assert (record["total_issues"], record["in_progress_hours"]) == (3, 0.0)
     assert (record["qa_hours"], record["total_lead_time_hours"]) == (0.5, 2.0)
+
+
+def test_a_negative_zero_is_emitted_as_zero(tmp_path: Path) -> None:
+    # JSON would carry -0.0, which some warehouses keep and show as "-0".
+    [record] = parse(tmp_path / "z.csv", f"{HEADER}\nJan 2026,T,E/T,1,-0,  -0.0 ,-1e-400\n")
+    for field in ("in_progress_hours", "qa_hours", "total_lead_time_hours"):
+        assert record[field] == 0.0
+        assert math.copysign(1.0, record[field]) == 1.0, field
 
 
 @pytest.mark.parametrize(

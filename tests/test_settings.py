@@ -154,6 +154,11 @@ def test_bounds_defaults_and_text_numbers() -> None:
         ("ftp://alice:hunter2@app.harness.io/prod1/sei/api", "not an http(s) URL"),
         ("https://app.harness.io:alice/prod1/sei/api", "is not a URL"),
         ("https://[alice::hunter2/prod1/sei/api", "is not a URL"),
+        # A password holding '#', '/' or '?' ends the host early: `alice` would be the host.
+        ("https://alice:hunter2#x@app.harness.io/prod1/sei/api", "holds an '@' after its host"),
+        ("https://alice:hunter2/x@app.harness.io/prod1/sei/api", "holds an '@' after its host"),
+        ("https://alice:1?hunter2@app.harness.io/prod1/sei/api", "holds an '@' after its host"),
+        ("ftp://alice:1#hunter2@app.harness.io/prod1/sei/api", "not an http(s) URL"),
     ],
 )
 def test_a_base_url_with_secrets_or_unreadable_is_refused_without_echoing_them(

@@ -429,6 +429,21 @@ def test_credentials_in_base_url_are_refused_without_echoing_them(
     assert not sandbox.request_log
 
 
+@pytest.mark.parametrize("separator", ["#", "/", "?"])
+def test_a_password_holding_a_url_delimiter_is_refused_unseen(
+    sandbox: SandboxServer, tap: Tap, separator: str
+) -> None:
+    # `http://tapuser:12345#x@host/...`: the host seems to end at the password's `#`, so a
+    # message showing the URL as parsed would show `tapuser:12345`.
+    base_url = sandbox.base_url.replace("http://", f"http://tapuser:{sandbox.port}{separator}x@")
+    run = tap(small_config(sandbox, base_url=base_url))
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert "base_url holds an '@' after its host" in run.stderr
+    assert "tapuser" not in run.stdout + run.stderr
+    assert not sandbox.request_log
+
+
 def test_the_key_header_is_the_only_credential_and_no_logged_url_holds_a_secret(
     sandbox: SandboxServer, tap: Tap, tmp_path: Path
 ) -> None:

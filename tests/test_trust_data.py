@@ -304,6 +304,9 @@ DEEP = "[" * 100_000 + "]" * 100_000
         ("--state", "[]", 'holds a JSON list, not an object ({"bookmarks": {"time_in_status"'),
         ("--state", '{"a":' * 100 + "1" + "}" * 100, "nested more than 64 levels deep"),
         ("--state", DEEP, "nested more than 64 levels deep"),
+        # Valid to Python's json, not to singer-sdk's reader, which ended in a traceback.
+        ("--config", '{"api_key": NaN}', "is not valid JSON (NaN is not a JSON value)"),
+        ("--config", '{"lookback_days": 1' + "0" * 5000 + "}", "is not valid JSON (Exceeds"),
     ],
 )
 def test_a_bad_config_or_state_file_ends_in_one_line(
@@ -325,6 +328,13 @@ def test_a_bad_config_or_state_file_ends_in_one_line(
             '{"bookmarks": {"time_in_status": {"partitions": 5}}}',
             '"partitions" as a JSON number, not a list',
         ),
+        # A state wrapped as a tap writes it on stdout or as Meltano stores it: read as is,
+        # no bookmark, and the run would silently start over.
+        (
+            '{"type": "STATE", "value": {"bookmarks": {}}}',
+            "is a Singer STATE message (a line of the tap's output), not a state",
+        ),
+        ('{"singer_state": {"bookmarks": {}}}', 'give the tap its "singer_state"'),
     ],
 )
 def test_a_state_file_of_another_shape_ends_in_one_line(

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
+from typing_extensions import override
 
 from tap_sei_time_in_status.api.cancellation import CancelledError, StopSwitch
 from tap_sei_time_in_status.api.deadlines import STOPPED, GuardedAdapter, RequestGuard, Watchdog
@@ -35,7 +36,7 @@ from tap_sei_time_in_status.api.retries import (
 )
 from tap_sei_time_in_status.api.secrets_guard import KeyInValueError, SecretGuard
 from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.log_limits import WarningSink
+from tap_sei_time_in_status.log_limits import WarningSink, tame_library_warnings
 from tap_sei_time_in_status.url_secrets import redact_url
 
 __all__ = [
@@ -191,8 +192,9 @@ class ExportApiClient:
         # Until the server answers once, an unreachable host fails at once (network_errors).
         self._answered = False
         self._watchdog = Watchdog()
+        tame_library_warnings()  # urllib3's: one line each, no URL secrets, capped
         self._stop.on_stop(self._watchdog.abort_all)
-        self._session = requests.Session()
+        self._session = _ManualRedirectSession()
         # One kept-alive connection per thread that may send at once (exports in flight and
         # the caller's), so none is opened and dropped for each request.
         adapter = GuardedAdapter(pool_maxsize=max(10, max_connections))
@@ -453,9 +455,10 @@ class ExportApiClient:
         """Send one request, following redirects by hand so the key stays on our host.
 
         Once a redirect has left the API host, no later hop carries the key or the
-        identifiers, and the only way back to the API host is this request's own path (for a
-        download, the same export's file): another host must not be able to make the tap
-        fetch, with its key, another export's file as this one's, or any other call.
+        identifiers (a create's body, which holds them, never leaves the API host), and the
+        only way back to the API host is this request's own path (for a download, the same
+        export's file): another host must not be able to make the tap fetch, with its key,
+        another export's file as this one's, or any other call.
         """
         url = f"{self.base_url}{path}"
         own_path = urlsplit(url).path
@@ -464,6 +467,12 @@ class ExportApiClient:
         params: dict[str, str] | None = self._params
         for _ in range(MAX_REDIRECTS + 1):
             own_host = _origin(url) == self._origin
+            if not own_host and json_body is not None:
+                msg = (
+                    f"{what} was redirected off the API host to {redact_url(url)}; refusing to "
+                    "send the request's body (scope, identifiers) anywhere but the API"
+                )
+                raise RedirectRefusedError(msg)
             left = left or not own_host
             if own_host and left and not (download and urlsplit(url).path == own_path):
                 msg = (
@@ -514,30 +523,42 @@ class ExportApiClient:
             except requests.RequestException as e:
                 msg = f"{method} {redact_url(url)} failed: {type(e).__name__}"
                 raise SeiApiError(self._redact(msg)) from None
+            except ValueError as e:
+                # A URL requests cannot send (a redirect's target with a port past 65535...).
+                msg = (
+                    f"{what} was answered with a redirect to a URL that cannot be read "
+                    f"({type(e).__name__}); refusing to follow it"
+                )
+                raise RedirectRefusedError(msg) from None
             self._answered = True
             if response.status_code in REDIRECT_STATUSES and "Location" in response.headers:
                 response.close()
-                url = self._redirect_target(method, url, response.headers["Location"])
+                url = self._redirect_target(what, url, response.headers["Location"])
                 params = None  # the Location carries its own query
-                method = "GET" if response.status_code == 303 else method
+                if response.status_code == 303:  # "see other": a GET, without the body
+                    method, json_body = "GET", None
                 continue
             self._raise_for_status(method, url, response)
             return response
         msg = f"{method} {redact_url(url)}: more than {MAX_REDIRECTS} redirects"
         raise RedirectRefusedError(msg)
 
-    def _redirect_target(self, method: str, url: str, location: str) -> str:
+    def _redirect_target(self, what: str, url: str, location: str) -> str:
         """Where a redirect leads, if the tap may follow it at all (http or https)."""
         try:
             target = urljoin(url, location)
             parts = urlsplit(target)
             _ = parts.port
-        except ValueError:
-            msg = f"{method} {redact_url(url)} redirected to a URL that cannot be read"
+            target.encode("ascii")  # http.client sends a request line of ASCII only
+        except (ValueError, UnicodeEncodeError):
+            msg = (
+                f"{what} was answered with a redirect to a URL that cannot be read; refusing "
+                "to follow it"
+            )
             raise RedirectRefusedError(msg) from None
         if parts.scheme.lower() not in REDIRECT_SCHEMES or not parts.hostname:
             msg = (
-                f"{method} {redact_url(url)} redirected to "
+                f"{what} was redirected to "
                 f"{self._redact(redact_url(target))!r}, which is not http(s); "
                 "refusing to follow it"
             )
@@ -672,6 +693,19 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+class _ManualRedirectSession(requests.Session):
+    """A session that leaves redirects to the client, Location unread.
+
+    requests reads a redirect's Location even when it follows none, and one that is no URL (a
+    port past 65535, a broken IPv6 host, bytes that are not UTF-8) raises there, with the
+    answer and its connection still open; the client reads it instead (`_redirect_target`).
+    """
+
+    @override
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        return None
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -77,9 +77,9 @@ class SyncPlan:
         for requests in self.requests.values():
             yield from requests
 
-    def windows(self) -> dict[str, int]:
-        """How many windows each partition exports, by scope id."""
-        return {scope.scope_id: len(requests) for scope, requests in self.requests.items()}
+    def windows(self) -> dict[Scope, int]:
+        """How many windows each partition exports (a team and an org tree may share a name)."""
+        return {scope: len(requests) for scope, requests in self.requests.items()}
 
 
 def _bookmark_range(bookmarks: list[dt.date], partitions: int) -> str:

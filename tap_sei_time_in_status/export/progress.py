@@ -40,7 +40,7 @@ class Progress:
     def __init__(
         self,
         logger: logging.Logger,
-        windows: t.Mapping[str, int],
+        windows: t.Mapping[Scope, int],
         clock: t.Callable[[], float] = time.monotonic,
         interval: float = PROGRESS_INTERVAL_SECONDS,
     ) -> None:
@@ -48,7 +48,7 @@ class Progress:
         self._clock = clock
         self._interval = interval
         self._started = self._last_line = clock()
-        self._partitions = {scope_id: _Partition(count) for scope_id, count in windows.items()}
+        self._partitions = {scope: _Partition(count) for scope, count in windows.items()}
         self._windows = sum(windows.values())
         self._done = 0
         self._rows = 0
@@ -63,7 +63,7 @@ class Progress:
         self, scope: Scope, completed: CompletedExport, rows: int, *, last_part: bool = True
     ) -> None:
         """Count one emitted window (or part of a split one); a progress line when one is due."""
-        partition = self._partitions[scope.scope_id]
+        partition = self._partitions[scope]
         if last_part:
             partition.done += 1
             self._done += 1
@@ -130,14 +130,14 @@ class Progress:
         level = logging.INFO if len(self._partitions) <= SUMMARY_TABLE_PARTITIONS else logging.DEBUG
         if self._logger.isEnabledFor(level):
             lines = [f"{'partition':<40} {'windows':>8} {'exports':>8} {'rows':>10} {'done at':>9}"]
-            for scope_id, p in self._partitions.items():
+            for scope, p in self._partitions.items():
                 lines.append(
-                    f"{scope_id[:40]:<40} {p.done:>8} {p.exports:>8} {p.rows:>10,} "
+                    f"{scope.scope_id[:40]:<40} {p.done:>8} {p.exports:>8} {p.rows:>10,} "
                     f"{_duration(p.seconds):>9}"
                 )
             self._logger.log(level, "Partitions:\n%s", "\n".join(lines))
         left = self._windows - self._done
-        if left:
+        if left and max_run_seconds is not None:
             self._logger.warning(
                 "max_run_seconds (%g s) reached: no export was created after it; the windows "
                 "in flight were finished and emitted and their state written. %d window(s) "

@@ -332,6 +332,16 @@ def _is_date(value: str) -> bool:
     return True
 
 
+def _scope_of(context: object) -> Scope | None:
+    """The scope a partition's context names, if it is one this tap writes."""
+    if not isinstance(context, dict) or set(context) != {"scope_type", "scope_id"}:
+        return None
+    scope_type, scope_id = context["scope_type"], context["scope_id"]
+    if scope_type not in ("team", "org_tree") or not isinstance(scope_id, str):
+        return None
+    return Scope(scope_type, scope_id)
+
+
 def _same_window(entry: t.Mapping[str, t.Any], request: ExportRequest) -> bool:
     return (entry.get("window_start"), entry.get("window_end")) == (
         request.window.start.isoformat(),
@@ -398,19 +408,26 @@ class InFlightExports:
 
     def recorded(
         self,
-        scopes: t.Iterable[Scope],
+        stream_state: t.Mapping[str, t.Any],
         request_of: t.Callable[[Scope, Window], ExportRequest],
     ) -> list[tuple[str, ExportRequest]]:
         """Every export id the incoming state holds in flight, with the request of its window.
 
-        Read before any entry is dropped: each id belongs to its window whether or not this
-        run resumes it, so that no other window may be answered with it.
+        Read before any entry is dropped, in every partition of the state, configured in
+        this run or not: each id belongs to its window whether or not this run resumes it,
+        so that no other window may be answered with it.
         """
-        return [
-            (export_id, request_of(scope, Window(start, end)))
-            for scope in scopes
-            for export_id, start, end in recorded_exports(self._state_of(scope))
-        ]
+        partitions = stream_state.get("partitions", [])
+        found: list[tuple[str, ExportRequest]] = []
+        for partition in partitions if isinstance(partitions, list) else []:
+            scope = _scope_of(partition.get("context") if isinstance(partition, dict) else None)
+            if scope is None:
+                continue
+            found += [
+                (export_id, request_of(scope, Window(start, end)))
+                for export_id, start, end in recorded_exports(partition)
+            ]
+        return found
 
     def note(self, request: ExportRequest, export_id: str) -> None:
         """A new export of `request`'s window."""

@@ -4,6 +4,10 @@ The CSV names a period by a label whose format the API does not document; the kn
 parsed, and a label that cannot be dated falls back to the window when the window holds
 exactly one period. A label that can be dated but whose period lies outside the export's window
 is another window's data: `PeriodOutsideWindowError`, never a row moved to this window's dates.
+That holds for a label in the form of another granularity too (`2019-03-15` or `2019-W10` in a
+monthly export): it cannot give the row its period, but it still says the row is not this
+window's. A label written in another script's digits (`٢٠١٩-W10`) is refused outright
+(`PeriodLabelError`): it names a period the tap will not read, which may be any other.
 
 Forms recognised (case-insensitive, surrounding and repeated whitespace ignored):
 
@@ -26,10 +30,15 @@ import typing as t
 
 from tap_sei_time_in_status.log_limits import RepeatedWarnings, short
 from tap_sei_time_in_status.settings import Granularity
+from tap_sei_time_in_status.settings_schema import GRANULARITIES
 from tap_sei_time_in_status.windows import Window, next_period_start, period_start
 
 
-class PeriodOutsideWindowError(ValueError):
+class PeriodLabelError(ValueError):
+    """A row's period label the tap refuses: dating it would put the row under wrong dates."""
+
+
+class PeriodOutsideWindowError(PeriodLabelError):
     """A row's period label names a period that does not meet its export's window."""
 
     def __init__(self, label: str, period: tuple[dt.date, dt.date], window: Window) -> None:
@@ -37,6 +46,17 @@ class PeriodOutsideWindowError(ValueError):
             f"the period label {short(label)!r} names {period[0].isoformat()}.."
             f"{period[1].isoformat()}, outside the export's window {window}: the server "
             "answered with another window's data; refusing the window"
+        )
+
+
+class ForeignDigitsLabelError(PeriodLabelError):
+    """A period label written in digits of another script, which the tap does not date."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(
+            f"the period label {short(label)!r} (column 'granularity') is written in digits of "
+            "another script; the tap dates labels in ASCII digits only and will not guess which "
+            "period it names; refusing the window"
         )
 
 
@@ -146,17 +166,23 @@ def period_dates(
     """The period of a row: from its label, else from a window of exactly one period.
 
     The window was exported alone, so its rows can only belong to its periods: a label whose
-    period does not meet the window raises `PeriodOutsideWindowError` (relabelling the row
-    with this window's dates would hide another window's data under them). A label that
-    cannot be dated falls back to the window's period; the fallback gives the whole period
-    even when `end_date` cut the window, so a period has the same dates in every window
-    that exports it.
+    period does not meet the window, in this granularity's form or another's, raises
+    `PeriodOutsideWindowError` (relabelling the row with this window's dates would hide
+    another window's data under them), and one in another script's digits
+    `ForeignDigitsLabelError`. A label that cannot be dated falls back to the window's
+    period; the fallback gives the whole period even when `end_date` cut the window, so a
+    period has the same dates in every window that exports it.
     """
     parsed = parse_period_label(label, granularity)
     if parsed is not None:
-        if parsed[0] <= window.end and parsed[1] >= window.start:
+        if _meets(parsed, window):
             return parsed
         raise PeriodOutsideWindowError(label, parsed, window)
+    if not label.isascii() and any(c.isdigit() and not c.isascii() for c in label):
+        raise ForeignDigitsLabelError(label)
+    elsewhere = _named_elsewhere(label, window)
+    if elsewhere is not None:
+        raise PeriodOutsideWindowError(label, elsewhere, window)
     if period_start(window.start, granularity) != window.start:
         return None
     try:
@@ -164,6 +190,22 @@ def period_dates(
     except (ValueError, OverflowError):  # a window ending at dt.date.max
         return None
     return only if window.end <= only[1] else None
+
+
+def _meets(period: tuple[dt.date, dt.date], window: Window) -> bool:
+    return period[0] <= window.end and period[1] >= window.start
+
+
+def _named_elsewhere(label: str, window: Window) -> tuple[dt.date, dt.date] | None:
+    """The period a label of another granularity's form names, when none meets the window.
+
+    `2019-03-15` in a monthly export cannot date its row, but it says the row is another
+    window's; a label whose forms meet the window (`2025-01-15` in January) may fall back.
+    """
+    named = [p for g in GRANULARITIES if (p := parse_period_label(label, g)) is not None]
+    if not named or any(_meets(period, window) for period in named):
+        return None
+    return named[0]
 
 
 class PeriodDating:

@@ -28,7 +28,7 @@ from tap_sei_time_in_status.parsing.csv_header import (
     CsvFormatError,
     header_layout,
 )
-from tap_sei_time_in_status.parsing.periods import PeriodDating, PeriodOutsideWindowError
+from tap_sei_time_in_status.parsing.periods import PeriodDating, PeriodLabelError
 
 if t.TYPE_CHECKING:
     from tap_sei_time_in_status.export.job import CompletedExport
@@ -83,7 +83,7 @@ def to_float(cell: str) -> float | None:
     value = float(cell)
     if not math.isfinite(value):
         raise ValueError(cell)
-    return value
+    return value or 0.0  # `-0` (or `-1e-400`) is zero, not -0.0
 
 
 def to_int(cell: str) -> int | None:
@@ -262,7 +262,7 @@ class RecordParser:
             return
         try:
             self._dated[label] = self._period_dates(label)
-        except PeriodOutsideWindowError as e:
+        except PeriodLabelError as e:
             msg = f"export {self.export_id}, line {line_number()}: {e}"
             raise CsvFormatError(msg) from None
 
@@ -352,7 +352,7 @@ class RecordParser:
                         target[field] = None
                         continue
                     try:
-                        target[field] = float(cell)
+                        target[field] = float(cell) or 0.0  # `-0` is zero, not -0.0
                     except ValueError:
                         target[field] = self._number(cell, to_float, field, line_number)
             for index, field in extra_text:
