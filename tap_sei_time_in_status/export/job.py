@@ -17,8 +17,8 @@ import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tap_sei_time_in_status.api.answers import NO_STATUS
 from tap_sei_time_in_status.api.client import (
-    NO_STATUS,
     CorruptDownloadError,
     DeadlineExceededError,
     ExportApiClient,
