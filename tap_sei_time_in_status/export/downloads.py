@@ -1,5 +1,7 @@
-"""Downloaded export files: private temporary files, and gzip told apart by its magic bytes.
+"""Downloaded export files: fetched into private temporary files, gzip told apart by its magic.
 
+An export's file is downloaded, and decompressed, into files only the tap's user can read; a
+cut, corrupt or wrongly sized file is downloaded again, a few times (`ExportDownloader`).
 The API compresses by default but may also send plain CSV, or gzip with `Content-Encoding`
 on top (the tap reads the body as sent, so that is gzip inside gzip); headers cannot be
 trusted to say which, the first two bytes can. Decompression is bounded by the size limits,
@@ -15,13 +17,17 @@ import io
 import os
 import tempfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from typing_extensions import Buffer, override
 
-from tap_sei_time_in_status.api.client import CorruptDownloadError
+from tap_sei_time_in_status.api.client import CorruptDownloadError, ExportApiClient
 from tap_sei_time_in_status.api.limits import SizeLimits
+from tap_sei_time_in_status.errors import SeiTapError
 from tap_sei_time_in_status.export.line_limit import LineLimit
+from tap_sei_time_in_status.export.temp_area import local_disk_error
+from tap_sei_time_in_status.log_limits import RepeatedWarnings, WarningSink
 
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BUFFER = 1 << 16
@@ -29,6 +35,7 @@ READ_BUFFER = 1 << 16
 INFLATE_STEP = 1 << 20
 #: gzip inside gzip is what `Content-Encoding: gzip` over a gzip file gives; no more.
 MAX_GZIP_LAYERS = 2
+DOWNLOAD_ATTEMPTS = 3
 
 
 def private_temp_file(directory: Path | None, prefix: str, suffix: str) -> Path:
@@ -36,6 +43,83 @@ def private_temp_file(directory: Path | None, prefix: str, suffix: str) -> Path:
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     os.close(fd)
     return Path(name)
+
+
+@dataclass(frozen=True)
+class ExportDownloader:
+    """One window's downloads: each export's file into a private CSV, again if it is corrupt."""
+
+    client: ExportApiClient
+    limits: SizeLimits
+    #: What every message names first (the window's request).
+    about: object
+    #: The window's capped warnings, and the client's retry warnings among them.
+    warnings: RepeatedWarnings
+    retry_log: WarningSink
+    workdir: Path | None = None
+    deadline: float | None = None
+
+    def download(self, export_id: str, expected_size: int | None = None) -> tuple[Path, int]:
+        """The export's complete CSV in a private temporary file, and the bytes downloaded.
+
+        `expected_size` is the `download.sizeBytes` the completed answer stated, if any. A
+        file corrupt `DOWNLOAD_ATTEMPTS` times in a row raises `CorruptDownloadError`.
+        """
+        prefix = "sei-export-"  # never a name built from the id: it comes from the server
+        last_problem = ""
+        what = f"the download of export {export_id}"
+        directory = self.workdir or Path(tempfile.gettempdir())
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                raw = private_temp_file(self.workdir, prefix, ".download")
+            except OSError as e:
+                raise self._local_error(e, directory) from None
+            try:
+                csv_path = private_temp_file(self.workdir, prefix, ".csv")
+            except OSError as e:
+                raw.unlink(missing_ok=True)
+                raise self._local_error(e, directory) from None
+            try:
+                with CheckedDownload(raw, self.limits, what) as sink:
+                    size = self.client.download_export(
+                        export_id,
+                        sink,
+                        expected_size=expected_size,
+                        deadline=self.deadline,
+                        log=self.retry_log,
+                    )
+                to_plain_csv(raw, csv_path, self.limits, what)
+            except OSError as e:  # a write to the disk, not the network (the client says so)
+                csv_path.unlink(missing_ok=True)
+                raise self._local_error(e, directory) from None
+            except CorruptDownloadError as e:
+                csv_path.unlink(missing_ok=True)
+                self.warnings.note(
+                    "corrupt downloads",
+                    "%s: download %d of %d of export %s is corrupt (%s)",
+                    self.about,
+                    attempt,
+                    DOWNLOAD_ATTEMPTS,
+                    export_id,
+                    e,
+                )
+                last_problem = str(e)
+                continue
+            except BaseException:
+                csv_path.unlink(missing_ok=True)
+                raise
+            finally:
+                raw.unlink(missing_ok=True)
+            return csv_path, size
+        msg = (
+            f"export {export_id} downloaded corrupt {DOWNLOAD_ATTEMPTS} times in a row "
+            f"(last: {last_problem})"
+        )
+        raise CorruptDownloadError(msg)
+
+    def _local_error(self, error: OSError, directory: Path) -> SeiTapError:
+        local = local_disk_error(error, directory)
+        return type(local)(f"{self.about}: {local} Nothing of this window was emitted.")
 
 
 class CsvLines:

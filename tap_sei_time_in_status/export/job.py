@@ -1,4 +1,4 @@
-"""The lifecycle of one window's export: create, poll until done, download, decompress.
+"""The lifecycle of one window's export: create, poll until done, download (`downloads`).
 
 An `ExportJob` shares only the (thread-safe) client and the run's `ExportOwners` (which
 window each export id answers for), so several can run at once. Its warnings that can
@@ -11,61 +11,36 @@ import contextlib
 import hashlib
 import json
 import logging
-import tempfile
 import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tap_sei_time_in_status.api.answers import NO_STATUS
 from tap_sei_time_in_status.api.client import (
-    NO_STATUS,
     CorruptDownloadError,
-    DeadlineExceededError,
     ExportApiClient,
     ExportMismatchError,
     ExportNotFoundError,
     ExportStatus,
-    RedirectRefusedError,
-    RetriesExhaustedError,
     SeiApiError,
 )
-from tap_sei_time_in_status.api.limits import LimitExceededError, SizeLimits
-from tap_sei_time_in_status.errors import SeiTapError
-from tap_sei_time_in_status.export.downloads import (
-    CheckedDownload,
-    private_temp_file,
-    to_plain_csv,
-)
+from tap_sei_time_in_status.api.limits import SizeLimits
+from tap_sei_time_in_status.export.downloads import ExportDownloader
 from tap_sei_time_in_status.export.owners import ExportOwners
 from tap_sei_time_in_status.export.poll_schedule import PollSchedule
-from tap_sei_time_in_status.export.temp_area import local_disk_error
+from tap_sei_time_in_status.export.window_errors import (
+    ExportFailedError,
+    UnknownExportStatusError,
+    about_window,
+    window_timeout_error,
+)
 from tap_sei_time_in_status.log_limits import RepeatedWarnings, WarningSink
 from tap_sei_time_in_status.settings import Scope, Settings
 from tap_sei_time_in_status.windows import Window
 
 QUEUED, PROCESSING, COMPLETED, FAILED = "QUEUED", "PROCESSING", "COMPLETED", "FAILED"
 KNOWN_STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED)
-DOWNLOAD_ATTEMPTS = 3
-
-
-class ExportFailedError(SeiTapError):
-    """A window's export could not be completed within its attempts."""
-
-
-class WindowTimeoutError(SeiTapError):
-    """A window's export work (attempts and halvings together) ran past its time budget."""
-
-
-class ExportLimitError(SeiTapError):
-    """A window's download (or an answer about it) is larger than a size limit allows."""
-
-
-class WindowRequestError(SeiTapError):
-    """A request of a window's export failed on every try, or ran out of its retry time."""
-
-
-class UnknownExportStatusError(SeiTapError):
-    """The API reported a status this tap does not know; waiting on it could hang forever."""
 
 
 def scope_error(scope: Scope, error: SeiApiError) -> SeiApiError:
@@ -380,100 +355,42 @@ class ExportJob:
             raise UnknownExportStatusError(msg)
 
     def _download(self, export_id: str, expected_size: int | None = None) -> CompletedExport:
-        """Download and decompress; a cut, corrupt or wrongly sized file is downloaded again.
+        """The completed export's CSV on disk; a file corrupt every time fails the attempt.
 
         `expected_size` is the `download.sizeBytes` the completed answer stated, if any.
         """
-        prefix = "sei-export-"  # never a name built from the id: it comes from the server
-        last_problem = ""
-        what = f"the download of export {export_id}"
-        directory = self.workdir or Path(tempfile.gettempdir())
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            try:
-                raw = private_temp_file(self.workdir, prefix, ".download")
-            except OSError as e:
-                raise self._local_error(e, directory) from None
-            try:
-                csv_path = private_temp_file(self.workdir, prefix, ".csv")
-            except OSError as e:
-                raw.unlink(missing_ok=True)
-                raise self._local_error(e, directory) from None
-            try:
-                with CheckedDownload(raw, self.policy.limits, what) as sink:
-                    size = self.client.download_export(
-                        export_id,
-                        sink,
-                        expected_size=expected_size,
-                        deadline=self.deadline,
-                        log=self._retry_log,
-                    )
-                to_plain_csv(raw, csv_path, self.policy.limits, what)
-            except OSError as e:  # a write to the disk, not the network (the client says so)
-                csv_path.unlink(missing_ok=True)
-                raise self._local_error(e, directory) from None
-            except CorruptDownloadError as e:
-                csv_path.unlink(missing_ok=True)
-                self._repeated.note(
-                    "corrupt downloads",
-                    "%s: download %d of %d of export %s is corrupt (%s)",
-                    self.request,
-                    attempt,
-                    DOWNLOAD_ATTEMPTS,
-                    export_id,
-                    e,
-                )
-                last_problem = str(e)
-                continue
-            except BaseException:
-                csv_path.unlink(missing_ok=True)
-                raise
-            finally:
-                raw.unlink(missing_ok=True)
-            self._log(export_id, f"downloaded {size:,} bytes")
-            return CompletedExport(
-                request=self.request,
-                export_id=export_id,
-                csv_path=csv_path,
-                exports_created=self.exports_created,
-                polls=self.polls,
-                seconds=self.clock() - self._started,
-            )
-        msg = (
-            f"{self.request}: export {export_id} downloaded corrupt {DOWNLOAD_ATTEMPTS} times "
-            f"in a row (last: {last_problem}); not emitting any of its rows."
+        downloader = ExportDownloader(
+            self.client,
+            self.policy.limits,
+            self.request,
+            self._repeated,
+            self._retry_log,
+            workdir=self.workdir,
+            deadline=self.deadline,
         )
-        raise ExportFailedError(msg)
-
-    @contextlib.contextmanager
-    def _about_this_window(self) -> t.Iterator[None]:
-        """Say which window an error of the client's stopped."""
         try:
-            yield
-        except DeadlineExceededError:
-            raise self._timeout_error() from None
-        except LimitExceededError as e:
-            msg = f"{self.request}: {e} Nothing of this window was emitted."
-            raise ExportLimitError(msg) from None
-        except RetriesExhaustedError as e:
-            raise WindowRequestError(f"{self.request}: {e}") from None
-        except RedirectRefusedError as e:
-            raise RedirectRefusedError(f"{self.request}: {e}", status_code=e.status_code) from None
+            csv_path, size = downloader.download(export_id, expected_size)
+        except CorruptDownloadError as e:
+            msg = f"{self.request}: {e}; not emitting any of its rows."
+            raise ExportFailedError(msg) from None
+        self._log(export_id, f"downloaded {size:,} bytes")
+        return CompletedExport(
+            request=self.request,
+            export_id=export_id,
+            csv_path=csv_path,
+            exports_created=self.exports_created,
+            polls=self.polls,
+            seconds=self.clock() - self._started,
+        )
+
+    def _about_this_window(self) -> contextlib.AbstractContextManager[None]:
+        """Say which window an error of the client's stopped."""
+        return about_window(self.request, self.policy.window_budget_seconds)
 
     def _check_deadline(self) -> None:
         """Stop the window's export work once its budget is spent."""
         if self.deadline is not None and self.clock() >= self.deadline:
-            raise self._timeout_error()
-
-    def _timeout_error(self) -> WindowTimeoutError:
-        return WindowTimeoutError(
-            f"{self.request}: the window's export work (attempts and halvings together) ran "
-            f"past window_timeout_seconds ({self.policy.window_budget_seconds:g} s). Retry "
-            "later, raise window_timeout_seconds, or use a smaller periods_per_window."
-        )
-
-    def _local_error(self, error: OSError, directory: Path) -> SeiTapError:
-        local = local_disk_error(error, directory)
-        return type(local)(f"{self.request}: {local} Nothing of this window was emitted.")
+            raise window_timeout_error(self.request, self.policy.window_budget_seconds)
 
     def _log(
         self, export_id: str, transition: str, message: str = "", *, level: int = logging.DEBUG

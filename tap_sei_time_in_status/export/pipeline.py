@@ -36,12 +36,12 @@ from tap_sei_time_in_status.export.admission import Admission
 from tap_sei_time_in_status.export.job import (
     FAILED,
     CompletedExport,
-    ExportFailedError,
     ExportJob,
     ExportPolicy,
     ExportRequest,
 )
 from tap_sei_time_in_status.export.owners import ExportIdReusedError, ExportOwners
+from tap_sei_time_in_status.export.window_errors import ExportFailedError
 from tap_sei_time_in_status.settings import Granularity
 from tap_sei_time_in_status.windows import split_window
 
