@@ -105,3 +105,19 @@ def test_a_higher_import_is_caught(tmp_path: Path) -> None:
     assert all(layer_of(i) > layer_of(f"{NAME}.api.client") for i in found)
     with pytest.raises(AssertionError, match="no layer"):
         layer_of(f"{NAME}.somewhere.new")
+
+
+#: A class this long usually holds a second idea that wants a module of its own.
+MOST_CLASS_LINES = 250
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_no_class_gathers_more_than_one_idea(path: Path) -> None:
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MOST_CLASS_LINES
+    ]
+    assert not long, f"{module_name(path)}: {long}"
